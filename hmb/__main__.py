@@ -1,0 +1,5 @@
+"""`python -m hmb` runs the operator CLI."""
+
+from hmb.ops.cli import main
+
+main()

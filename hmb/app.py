@@ -1,0 +1,100 @@
+"""The application factory: `hmb.app:create_app` (gunicorn loads it without calling it)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from hmb.appkeys import CACHE, DB, LIFECYCLE, LIMITER, PASSWORDS, REDIS, REVOKED, SETTINGS, TOKENS, Lifecycle
+from hmb.config import Settings
+from hmb.security import Passwords, Tokens
+from hmb.store.cache import Cache, listen_for_invalidations
+from hmb.store.ratelimit import RateLimiter
+from hmb.store.redis import Redis
+from hmb.store.replicas import ReplicaMonitor
+from hmb.store.revocations import RevokedSessions
+from hmb.store.router import open_databases
+from hmb.web.middlewares import core
+from hmb.web.routes import setup_routes
+
+
+async def create_app(settings: Settings | None = None) -> web.Application:
+    settings = settings or Settings.from_env()
+    app = web.Application(middlewares=[core], client_max_size=settings.web.max_body_bytes)
+    app[SETTINGS] = settings
+    app[LIFECYCLE] = Lifecycle()
+    app[TOKENS] = Tokens(settings.auth)
+    aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("hmb.web", "templates"), autoescape=True)
+    setup_routes(app)
+    # In dependency order; each tears down only if it started (aiohttp's cleanup_ctx).
+    app.cleanup_ctx.extend([_databases, _redis, _cache, _auth, _background, _started])
+    app.on_shutdown.append(_drain)
+    return app
+
+
+async def _databases(app: web.Application) -> AsyncIterator[None]:
+    db = await open_databases(app[SETTINGS])
+    app[DB] = db
+    yield
+    await db.close()
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    redis = Redis(app[SETTINGS].redis)
+    app[REDIS] = redis
+    app[LIMITER] = RateLimiter(redis)
+    yield
+    await redis.close()
+
+
+async def _cache(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    cache = Cache(app[REDIS], settings.cache, settle_s=settings.db.replica_max_lag_s + 1)
+    app[CACHE] = cache
+    app[DB].cache = cache  # writes queue their invalidations on it, run after commit
+    yield
+    await cache.close()
+
+
+async def _auth(app: web.Application) -> AsyncIterator[None]:
+    passwords = Passwords(app[SETTINGS].auth.hash_threads)
+    app[PASSWORDS] = passwords
+    app[REVOKED] = RevokedSessions(app[SETTINGS].auth.access_ttl_s)
+    yield
+    passwords.close()
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    """The worker's long-running tasks: replica monitor, L1 invalidation listener, revocation poll."""
+    monitor = ReplicaMonitor(app[DB])
+    await monitor.tick()  # know the nodes' state before the first request
+    revoked = app[REVOKED]
+    tasks = [
+        _spawn(monitor.run()),
+        _spawn(listen_for_invalidations(app[CACHE], revoked.on_broadcast)),
+        _spawn(revoked.poll(app[DB])),
+    ]
+    app[LIFECYCLE].background = tasks
+    yield
+    for task in tasks:
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _started(app: web.Application) -> AsyncIterator[None]:
+    app[LIFECYCLE].started = True
+    yield
+
+
+async def _drain(app: web.Application) -> None:
+    app[LIFECYCLE].draining = True
+
+
+def _spawn(coro: Coroutine) -> asyncio.Task:
+    return asyncio.get_running_loop().create_task(coro)

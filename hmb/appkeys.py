@@ -1,0 +1,38 @@
+"""Every typed key on the aiohttp Application, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from hmb.config import Settings
+from hmb.security import Passwords, Tokens
+from hmb.store.cache import Cache
+from hmb.store.ratelimit import RateLimiter
+from hmb.store.redis import Redis
+from hmb.store.revocations import RevokedSessions
+from hmb.store.router import Databases
+
+
+@dataclass
+class Lifecycle:
+    """What the probes report: started once every resource is up; draining after SIGTERM."""
+
+    started: bool = False
+    draining: bool = False
+    in_flight: int = 0
+    background: list = field(default_factory=list)
+
+
+SETTINGS = web.AppKey("settings", Settings)
+LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+DB = web.AppKey("db", Databases)
+REDIS = web.AppKey("redis", Redis)
+CACHE = web.AppKey("cache", Cache)
+PASSWORDS = web.AppKey("passwords", Passwords)
+TOKENS = web.AppKey("tokens", Tokens)
+REVOKED = web.AppKey("revoked", RevokedSessions)
+LIMITER = web.AppKey("limiter", RateLimiter)
+ROUTES = web.AppKey("routes", dict)  # route name -> hmb.web.meta.Route
+REQUEST_ID = web.RequestKey("request_id", str)

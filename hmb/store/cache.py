@@ -1,0 +1,281 @@
+"""The two-level cache: L1 in this worker, L2 in Redis, Postgres behind both.
+
+Values are bytes (usually an encoded response body), so a hit does no JSON work.
+L2 entries carry a "fresh until" stamp ahead of the body and live past it for a
+grace period: once stale, one request (holding a short Redis lock) recomputes
+while everyone else keeps serving the previous value, so a hot key's expiry never
+stampedes the database. Concurrent misses in one worker share one load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+
+from hmb.config import CacheSettings
+from hmb.store import cache_keys
+from hmb.store.cache_keys import Key
+from hmb.store.redis import Redis, RedisDown, make_client
+
+log = logging.getLogger("hmb.cache")
+
+_STAMP = struct.Struct("!d")  # wall-clock "fresh until", shared by every pod
+GRACE = 0.5  # stale entries stay in L2 for this fraction of their TTL
+LOCK_MS = 10_000
+MAX_PENDING = 10_000
+
+Loader = Callable[[], Awaitable[bytes]]
+
+
+class Cache:
+    def __init__(self, redis: Redis, settings: CacheSettings, settle_s: float = 6.0):
+        self.redis = redis
+        self.settings = settings
+        # A read that started before a write may refill a key from a lagging replica
+        # after we deleted it; replicas past this lag are not read, so a second delete
+        # this long after the first bounds that staleness.
+        self.settle_s = settle_s
+        self._redeletes: set[asyncio.Task] = set()
+        self.l1: OrderedDict[str, tuple[float, float, bytes]] = OrderedDict()
+        self.counts: Counter[tuple[str, str, str]] = Counter()
+        self._flights: dict[str, asyncio.Future[bytes]] = {}
+        # Invalidations that could not reach Redis, replayed when it is back.
+        self._pending_deletes: set[str] = set()
+        self._pending_bumps: dict[tuple[str, ...], int] = {}
+        redis.breaker.on_close.append(self._schedule_replay)
+        self._replay_task: asyncio.Task | None = None
+
+    # --- reads -------------------------------------------------------------
+
+    async def get_or_load(self, key: Key, loader: Loader) -> tuple[bytes, str]:
+        """The value and the level that served it: "l1", "l2" or "miss"."""
+        now = time.time()
+        hit = self._l1_get(key.name, now)
+        if hit is not None:
+            self.counts[(key.namespace, "l1", "hit")] += 1
+            return hit, "l1"
+        self.counts[(key.namespace, "l1", "miss")] += 1
+        flight = self._flights.get(key.name)
+        if flight is not None:
+            return await asyncio.shield(flight), "l1"
+        flight = asyncio.get_running_loop().create_future()
+        self._flights[key.name] = flight
+        try:
+            value, level = await self._from_l2_or_load(key, loader, now)
+        except BaseException as exc:
+            flight.set_exception(exc)
+            flight.exception()  # mark retrieved: waiters may be none
+            raise
+        else:
+            flight.set_result(value)
+            return value, level
+        finally:
+            del self._flights[key.name]
+
+    async def _from_l2_or_load(self, key: Key, loader: Loader, now: float) -> tuple[bytes, str]:
+        try:
+            raw = await self.redis.call(lambda r: r.get(key.name))
+        except RedisDown:
+            # No L2: serve from the database, and keep it in L1 only briefly.
+            self.counts[(key.namespace, "l2", "error")] += 1
+            value = await loader()
+            self._l1_put(key.name, now + min(key.ttl, self.settings.l1_ttl_s), value)
+            return value, "miss"
+        if raw is not None:
+            fresh_until = _STAMP.unpack_from(raw)[0]
+            value = raw[_STAMP.size :]
+            if fresh_until > now or not await self._won_refresh(key):
+                self.counts[(key.namespace, "l2", "hit")] += 1
+                self._l1_put(key.name, fresh_until, value)
+                return value, "l2"
+        self.counts[(key.namespace, "l2", "miss")] += 1
+        value = await loader()
+        await self.put(key, value, now)
+        return value, "miss"
+
+    async def _won_refresh(self, key: Key) -> bool:
+        try:
+            return bool(await self.redis.call(lambda r: r.set(cache_keys.lock(key), b"1", nx=True, px=LOCK_MS)))
+        except RedisDown:
+            return False
+
+    async def put(self, key: Key, value: bytes, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        fresh_until = now + key.ttl
+        self._l1_put(key.name, fresh_until, value)
+        hard_ttl = max(1, int(key.ttl * (1 + GRACE)))
+        try:
+            await self.redis.call(lambda r: r.set(key.name, _STAMP.pack(fresh_until) + value, ex=hard_ttl))
+        except RedisDown:
+            self.counts[(key.namespace, "l2", "error")] += 1
+
+    async def generation(self, key: Key) -> int | None:
+        """A group's generation, from L1 or Redis; None when Redis cannot say (don't cache then)."""
+        now = time.time()
+        hit = self._l1_get(key.name, now)
+        if hit is not None:
+            return int(hit)
+        try:
+            raw = await self.redis.call(lambda r: r.get(key.name))
+        except RedisDown:
+            return None
+        gen = int(raw or 0)
+        self._l1_put(key.name, now + key.ttl, str(gen).encode())
+        return gen
+
+    # --- invalidation (call only after the write committed) ---------------
+
+    async def invalidate(self, *keys: Key) -> None:
+        """Delete from L2, then tell every worker in every pod to drop its L1 copy."""
+        names = [k.name for k in keys]
+        await self._delete(names)
+        task = asyncio.get_running_loop().create_task(self._delete_later(names))
+        self._redeletes.add(task)
+        task.add_done_callback(self._redeletes.discard)
+
+    async def _delete(self, names: list[str]) -> None:
+        self.drop_local(names)
+        try:
+            await self.redis.call(lambda r: r.delete(*names))
+            await self._broadcast(names)
+        except RedisDown:
+            self._remember(self._pending_deletes, names)
+
+    async def _delete_later(self, names: list[str]) -> None:
+        await asyncio.sleep(self.settle_s)
+        await self._delete(names)
+
+    async def close(self) -> None:
+        for task in [*self._redeletes, *filter(None, [self._replay_task])]:
+            task.cancel()
+        await asyncio.gather(*self._redeletes, return_exceptions=True)
+
+    async def bump(self, lsn: int, *gen_keys: Key) -> None:
+        """Move groups to generation `lsn`, the WAL position of the write that changed them.
+
+        Entries of the old generation are orphaned (they expire); a reader of the new
+        generation reads with `lsn` as its floor, so no lagging replica can refill the
+        group with data from before the write.
+        """
+        names = [k.name for k in gen_keys]
+        self.drop_local(names)
+        try:
+            await self.redis.call(lambda r: _raise_all(r, names, lsn))
+            await self._broadcast(names)
+        except RedisDown:
+            self._pending_bumps[tuple(names)] = max(lsn, self._pending_bumps.get(tuple(names), 0))
+
+    async def _broadcast(self, names: list[str]) -> None:
+        await self.redis.call(lambda r: r.publish(cache_keys.INVALIDATION_CHANNEL, "\n".join(names)))
+
+    def drop_local(self, names: Iterable[str]) -> None:
+        for name in names:
+            if name == "*":
+                self.l1.clear()
+            elif name.endswith(":*"):
+                prefix = name[:-1]
+                for key in [k for k in self.l1 if k.startswith(prefix)]:
+                    del self.l1[key]
+            else:
+                self.l1.pop(name, None)
+
+    def _remember(self, pending: set[str], names: list[str]) -> None:
+        if len(pending) < MAX_PENDING:
+            pending.update(names)
+
+    def _schedule_replay(self) -> None:
+        if (self._pending_deletes or self._pending_bumps) and not self._replay_task:
+            self._replay_task = asyncio.get_running_loop().create_task(self._replay())
+
+    async def _replay(self) -> None:
+        deletes, bumps = list(self._pending_deletes), dict(self._pending_bumps)
+        self._pending_deletes.clear()
+        self._pending_bumps.clear()
+        try:
+            if deletes:
+                await self._delete(deletes)
+            for names, lsn in bumps.items():
+                await self.bump(lsn, *(Key(n, "replay") for n in names))
+        finally:
+            self._replay_task = None
+
+    # --- L1 ----------------------------------------------------------------
+
+    def _l1_get(self, name: str, now: float) -> bytes | None:
+        entry = self.l1.get(name)
+        if entry is None:
+            return None
+        expires, fresh_until, value = entry
+        if now >= expires or now >= fresh_until:
+            del self.l1[name]
+            return None
+        return value
+
+    def _l1_put(self, name: str, fresh_until: float, value: bytes) -> None:
+        self.l1[name] = (time.time() + self.settings.l1_ttl_s, fresh_until, value)
+        self.l1.move_to_end(name)
+        while len(self.l1) > self.settings.l1_max_entries:
+            self.l1.popitem(last=False)
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for (namespace, level, outcome), n in self.counts.items():
+            out.setdefault(namespace, {})[f"{level}_{outcome}"] = n
+        return out
+
+
+# Generations only move forward, even when two writers' bumps arrive out of order.
+_RAISE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+"""
+
+
+async def _raise_all(client, names: list[str], lsn: int) -> None:
+    script = client.register_script(_RAISE)
+    async with client.pipeline(transaction=False) as pipe:
+        for name in names:
+            await script(keys=[name], args=[lsn, cache_keys.TTL["gen"]], client=pipe)
+        await pipe.execute()
+
+
+async def listen_for_invalidations(cache: Cache, on_message: Callable[[list[str]], None] | None = None) -> None:
+    """Drop L1 entries other workers invalidated. Runs for the worker's life.
+
+    After a lost subscription we may have missed messages, so L1 is emptied.
+    """
+    settings = cache.redis.settings
+    client = make_client(settings, socket_timeout=None)
+    backoff = 0.1
+    try:
+        while True:
+            try:
+                async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(cache_keys.INVALIDATION_CHANNEL)
+                    cache.drop_local(["*"])
+                    backoff = 0.1
+                    last_ping = time.monotonic()
+                    while True:
+                        message = await pubsub.get_message(timeout=1.0)
+                        if message is not None:
+                            names = message["data"].decode().split("\n")
+                            cache.drop_local(names)
+                            if on_message:
+                                on_message(names)
+                        elif time.monotonic() - last_ping > 5:
+                            # A hung Redis never closes the socket: ping to find out.
+                            async with asyncio.timeout(2 * settings.timeout_s + 1):
+                                await pubsub.ping()
+                            last_ping = time.monotonic()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure means resubscribe
+                log.warning("invalidation listener lost Redis, retrying", extra={"error": str(exc)})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+    finally:
+        await client.aclose()

@@ -1,0 +1,104 @@
+"""Every cache key, spelled by hand and versioned, with its namespace's TTL.
+
+Keys are the only place cache strings exist: the code that invalidates an entry
+calls the same function that named it. Groups of keys (all of a user's feed pages)
+carry a generation number; bumping it orphans the whole group in one INCR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREFIX = "hmb:v1"
+INVALIDATION_CHANNEL = f"{PREFIX}:invalidate"
+
+# Seconds an entry is fresh, per namespace (the seed's: trending 600, feed 300).
+TTL = {
+    "user": 300,
+    "users": 30,
+    "feed": 300,
+    "posts": 30,
+    "trending": 600,
+    "job": 300,
+    "jobs": 60,
+    "gen": 3600,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    name: str
+    namespace: str
+
+    @property
+    def ttl(self) -> int:
+        return TTL[self.namespace]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _key(namespace: str, *parts: object) -> Key:
+    return Key(":".join((PREFIX, namespace, *map(str, parts))), namespace)
+
+
+def user(user_id: int) -> Key:
+    """A public profile (the encoded JSON body)."""
+    return _key("user", user_id)
+
+
+def users_list(gen: int, cursor: str, limit: int) -> Key:
+    """A page of the public directory; `gen` moves when any profile changes."""
+    return _key("users", f"g{gen}", cursor or "-", limit)
+
+
+def users_gen() -> Key:
+    return _key("gen", "users")
+
+
+def feed(user_id: int, gen: int, cursor: str, limit: int) -> Key:
+    return _key("feed", user_id, f"g{gen}", cursor or "-", limit)
+
+
+def feed_gen(user_id: int) -> Key:
+    return _key("gen", "feed", user_id)
+
+
+def posts_list(gen: int, cursor: str, limit: int) -> Key:
+    return _key("posts", f"g{gen}", cursor or "-", limit)
+
+
+def posts_gen() -> Key:
+    return _key("gen", "posts")
+
+
+def trending(limit: int) -> Key:
+    return _key("trending", limit)
+
+
+def job(job_id: int) -> Key:
+    return _key("job", job_id)
+
+
+def jobs_search(gen: int, normalised_query: str) -> Key:
+    return _key("jobs", f"g{gen}", normalised_query)
+
+
+def jobs_gen() -> Key:
+    return _key("gen", "jobs")
+
+
+def lock(key: Key) -> str:
+    """The refresh lock that lets one request recompute a stale hot key."""
+    return f"{PREFIX}:lock:{key.name}"
+
+
+
+def rate_limit(scope: str, subject: str, window: int) -> str:
+    """A fixed-window counter, e.g. hmb:v1:rl:login-ip:203.0.113.9:29381234."""
+    return f"{PREFIX}:rl:{scope}:{subject}:{window}"
+
+
+def revoked_session(session_id: int) -> str:
+    """Broadcast on the invalidation channel when a session is revoked."""
+    return f"{PREFIX}:revoked:{session_id}"

@@ -1,0 +1,110 @@
+"""The Redis client behind a circuit breaker: a slow or dead Redis costs a request nothing."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from hmb.config import RedisSettings
+
+log = logging.getLogger("hmb.redis")
+T = TypeVar("T")
+
+
+class RedisDown(Exception):
+    """Redis is unavailable (breaker open, or the call failed)."""
+
+
+class Breaker:
+    """Closed → open after N consecutive failures; after a cooldown one trial call may pass."""
+
+    def __init__(self, failures: int, cooldown_s: float):
+        self.threshold = failures
+        self.cooldown_s = cooldown_s
+        self.failures = 0
+        self.opened_at: float | None = None
+        self.trial_in_flight = False
+        self.errors_total = 0
+        self.on_close: list[Callable[[], None]] = []
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        if time.monotonic() - self.opened_at >= self.cooldown_s:
+            return "half_open"
+        return "open"
+
+    def allow(self) -> bool:
+        state = self.state
+        if state == "closed":
+            return True
+        if state == "half_open" and not self.trial_in_flight:
+            self.trial_in_flight = True
+            return True
+        return False
+
+    def success(self) -> None:
+        self.trial_in_flight = False
+        self.failures = 0
+        if self.opened_at is not None:
+            self.opened_at = None
+            log.info("redis breaker closed")
+            for callback in self.on_close:
+                callback()
+
+    def failure(self) -> None:
+        self.errors_total += 1
+        self.failures += 1
+        was_trial = self.trial_in_flight
+        self.trial_in_flight = False
+        if was_trial or (self.opened_at is None and self.failures >= self.threshold):
+            if self.opened_at is None:
+                log.warning("redis breaker opened", extra={"failures": self.failures})
+            self.opened_at = time.monotonic()
+
+
+class Redis:
+    """A thin guard around redis-py: every call goes through the breaker."""
+
+    def __init__(self, settings: RedisSettings):
+        self.settings = settings
+        self.client = make_client(settings)
+        self.breaker = Breaker(settings.breaker_failures, settings.breaker_cooldown_s)
+
+    async def call(self, fn: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+        if not self.breaker.allow():
+            raise RedisDown("breaker open")
+        try:
+            result = await fn(self.client)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self.breaker.failure()
+            raise RedisDown(str(exc)) from exc
+        self.breaker.success()
+        return result
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def make_client(settings: RedisSettings, **overrides: Any) -> aioredis.Redis:
+    """redis-py with sub-second timeouts and at most one retry (its defaults hang for a minute)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.url,
+        max_connections=settings.max_connections,
+        # Bounded wait for a free connection instead of "Too many connections" errors.
+        timeout=settings.timeout_s,
+        socket_timeout=settings.timeout_s,
+        socket_connect_timeout=settings.timeout_s,
+        retry=Retry(NoBackoff(), 1),
+        health_check_interval=30,
+        **overrides,
+    )
+    return aioredis.Redis(connection_pool=pool)

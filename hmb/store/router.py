@@ -1,0 +1,199 @@
+"""The read/write router: writes and strong reads to the primary, reads to a fresh, healthy replica."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import itertools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import asyncpg
+
+from hmb.config import Settings
+from hmb.errors import Overloaded, Unavailable
+from hmb.store import pg
+from hmb.store.cache_keys import Key
+
+if TYPE_CHECKING:
+    from hmb.store.cache import Cache
+
+log = logging.getLogger("hmb.router")
+T = TypeVar("T")
+
+# The lowest WAL position this request's reads must see (read-your-writes), and
+# the position of the last write it committed; set per request by the web layer.
+read_floor: contextvars.ContextVar[int | None] = contextvars.ContextVar("read_floor", default=None)
+written_lsn: contextvars.ContextVar[int | None] = contextvars.ContextVar("written_lsn", default=None)
+# Which nodes served this request's reads, for the X-DB-Route header.
+served_by: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("served_by", default=None)
+
+LSN_SQL = "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint"
+
+
+@dataclass
+class Node:
+    name: str
+    pool: asyncpg.Pool
+    url: str
+    # Replica state, kept by the monitor (hmb.store.replicas); the primary stays in use.
+    in_use: bool = True
+    reachable: bool = True
+    replay_lsn: int = 0
+    lag_bytes: int = 0
+    lag_s: float = 0.0
+    reason: str = ""
+
+    def route_label(self) -> str:
+        return f"{self.name}; lag_ms={int(self.lag_s * 1000)}"
+
+
+class Databases:
+    """One pool per node, owned by one worker."""
+
+    def __init__(self, settings: Settings, primary: Node, replicas: list[Node]):
+        self.settings = settings
+        self.primary = primary
+        self.replicas = replicas
+        self._turn = itertools.count()
+        self.cache: Cache | None = None  # set once the cache is up
+        self._acquire_timeout = settings.db.acquire_timeout_s
+
+    @property
+    def nodes(self) -> list[Node]:
+        return [self.primary, *self.replicas]
+
+    def choose_replica(self, floor: int | None) -> Node:
+        """Round-robin over replicas in use that have replayed `floor`; else the primary."""
+        fresh = [r for r in self.replicas if r.in_use and (floor is None or r.replay_lsn >= floor)]
+        if not fresh:
+            return self.primary
+        return fresh[next(self._turn) % len(fresh)]
+
+    async def read(self, fn: Callable[..., Awaitable[T]], *args: Any, floor: int | None = None) -> T:
+        """Run an idempotent read on a replica (or the primary); retried once if a connection drops.
+
+        The replica must have replayed the request's read-your-writes position and `floor`.
+        """
+        floor = max(floor or 0, read_floor.get() or 0) or None
+        node = self.choose_replica(floor)
+        try:
+            return await self._run(node, fn, args)
+        except pg.CONNECTION_LOST as exc:
+            if node is not self.primary:
+                self.eject(node, f"unreachable ({type(exc).__name__})")
+                node = self.choose_replica(floor)
+            return await self._run(node, fn, args)
+
+    async def strong_read(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run an idempotent read on the primary, retried once if a connection drops."""
+        try:
+            return await self._run(self.primary, fn, args)
+        except pg.CONNECTION_LOST:
+            return await self._run(self.primary, fn, args)
+
+    async def _run(self, node: Node, fn: Callable[..., Awaitable[T]], args: tuple) -> T:
+        _note(node)
+        async with self._acquire(node) as conn:
+            return await fn(conn, *args)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Write]:
+        """A short transaction on the primary; post-commit work runs only if it commits."""
+        _note(self.primary)
+        async with self._acquire(self.primary) as conn:
+            unit = Write(conn)
+            async with conn.transaction():
+                yield unit
+            # After commit: the WAL position a later read must see.
+            lsn = await conn.fetchval(LSN_SQL)
+        written_lsn.set(max(lsn, written_lsn.get() or 0))
+        if self.cache is not None:
+            if unit.invalidations:
+                await self.cache.invalidate(*unit.invalidations)
+            if unit.bumps:
+                await self.cache.bump(lsn, *unit.bumps)
+        for callback in unit.after_commit:
+            await callback(lsn)
+
+    @asynccontextmanager
+    async def _acquire(self, node: Node) -> AsyncIterator[asyncpg.Connection]:
+        try:
+            conn = await node.pool.acquire(timeout=self._acquire_timeout)
+        except asyncio.TimeoutError:
+            raise Overloaded(f"no free database connection on {node.name}") from None
+        except pg.CONNECTION_LOST as exc:
+            if node is self.primary:
+                raise Unavailable("the database is unreachable") from exc
+            raise
+        try:
+            yield conn
+        finally:
+            await node.pool.release(conn)
+
+    def eject(self, node: Node, reason: str) -> None:
+        if node.in_use:
+            log.warning("replica ejected", extra={"replica": node.name, "reason": reason})
+        node.in_use = False
+        node.reachable = False
+        node.reason = reason
+
+    def pool_stats(self) -> dict[str, dict[str, int]]:
+        stats = {}
+        for node in self.nodes:
+            pool = node.pool
+            size = pool.get_size()
+            stats[node.name] = {
+                "size": size,
+                "in_use": size - pool.get_idle_size(),
+                "max": pool.get_max_size(),
+            }
+        return stats
+
+    async def close(self) -> None:
+        await asyncio.gather(*(n.pool.close() for n in self.nodes), return_exceptions=True)
+
+
+class Write:
+    """The connection of one write transaction, and what to do once it commits.
+
+    Cache invalidations are queued here and run only after the commit, so a
+    rolled-back write invalidates nothing and no reader refills a key early.
+    """
+
+    def __init__(self, conn: asyncpg.Connection):
+        self.conn = conn
+        self.invalidations: list[Key] = []
+        self.bumps: list[Key] = []
+        self.after_commit: list[Callable[[int], Awaitable[None]]] = []
+
+    def invalidate(self, *keys: Key) -> None:
+        self.invalidations.extend(keys)
+
+    def bump(self, *gen_keys: Key) -> None:
+        self.bumps.extend(gen_keys)
+
+    def on_commit(self, callback: Callable[[int], Awaitable[None]]) -> None:
+        """`callback(lsn)` runs after the commit, with its WAL position."""
+        self.after_commit.append(callback)
+
+
+def _note(node: Node) -> None:
+    served = served_by.get()
+    if served is not None:
+        label = node.route_label() if node.name != "primary" else "primary"
+        if label not in served:
+            served.append(label)
+
+
+async def open_databases(settings: Settings) -> Databases:
+    url = settings.db.primary_url
+    primary = Node("primary", await pg.create_pool(url, settings, "primary"), url)
+    replicas = [
+        Node(f"replica-{i}", await pg.create_pool(url, settings, f"replica-{i}"), url)
+        for i, url in enumerate(settings.db.replica_urls, start=1)
+    ]
+    return Databases(settings, primary, replicas)

@@ -1,0 +1,81 @@
+"""Request parsing and JSON responses: the one way handlers read input and write output."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from hmb.errors import BadRequest, Invalid, NotFound, UnsupportedMediaType
+
+M = TypeVar("M", bound=BaseModel)
+JSON = "application/json"
+_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+
+
+def dumps(data: Any) -> bytes:
+    return orjson.dumps(data, option=_OPTIONS)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=dumps(data), status=status, content_type=JSON, headers=headers)
+
+
+def body_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """An already-encoded JSON body (a cache hit): no encoding work at all."""
+    return web.Response(body=body, status=status, content_type=JSON, headers=headers)
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    if request.content_type != JSON:
+        raise UnsupportedMediaType(f"send the body as {JSON}")
+    raw = await request.read()
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadRequest("the body is not valid JSON") from None
+    return validate(model, data)
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    return validate(model, dict(request.query))
+
+
+def validate(model: type[M], data: Any) -> M:
+    if not isinstance(data, dict):
+        raise Invalid("the body must be a JSON object", {"body": "expected an object"})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid(fields=field_errors(exc)) from None
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for error in exc.errors(include_url=False, include_input=False):
+        path = ".".join(str(p) for p in error["loc"]) or "body"
+        fields.setdefault(path, error["msg"])
+    return fields
+
+
+def path_id(request: web.Request, name: str = "id") -> int:
+    """An integer id from the path; anything else is a 404 (no such resource)."""
+    raw = request.match_info[name]
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFound()
+    return int(raw)
+
+
+def client_ip(request: web.Request, trusted_proxies: tuple[str, ...]) -> str:
+    """The caller's address: X-Forwarded-For is believed only when a trusted proxy sent it."""
+    peer = request.remote or ""
+    if peer not in trusted_proxies:
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    # Walk back from the nearest hop; the first address not ours is the client.
+    for hop in reversed(hops):
+        if hop not in trusted_proxies:
+            return hop[:64]
+    return peer

@@ -1,0 +1,133 @@
+"""The one middleware: request id and timing, admission, errors, read-your-writes, headers, CORS."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from aiohttp import web
+
+from hmb.appkeys import LIFECYCLE, REQUEST_ID, ROUTES, SETTINGS, TOKENS
+from hmb.errors import Overloaded, PayloadTooLarge
+from hmb.store.router import read_floor, served_by, written_lsn
+from hmb.web import cors, errors
+from hmb.web.meta import CRITICAL, SHEDDABLE
+
+access_log = logging.getLogger("hmb.access")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+READ_POSITION = "X-Read-Position"  # API clients echo it back; browsers get the cookie
+READ_COOKIE = "hmb_rp"
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+
+@web.middleware
+async def core(request: web.Request, handler) -> web.StreamResponse:
+    """Everything each request needs once: id, timing, admission, error envelope, headers, one log line."""
+    started = time.perf_counter()
+    app = request.app
+    settings = app[SETTINGS]
+    life = app[LIFECYCLE]
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    served: list[str] = []
+    served_by.set(served)
+    written_lsn.set(None)
+    read_floor.set(_read_position(request))
+    route = app[ROUTES].get(request.match_info.route.name or "")
+    origin_allowed = cors.origin_allowed(request, settings.web.cors_origins)
+    life.in_flight += 1
+    try:
+        if cors.is_preflight(request):
+            response = cors.preflight(request, origin_allowed)
+        else:
+            _admit(request, route, life.in_flight, settings.web)
+            response = await handler(request)
+    except Exception as exc:  # noqa: BLE001 - every failure gets the envelope
+        response = errors.render(exc, request, request_id)
+    finally:
+        life.in_flight -= 1
+    if not response.prepared:
+        if origin_allowed:
+            cors.add_headers(request, response)
+        _finish_headers(request, response, served, settings, request_id, started)
+    _log(request, response, request_id, started, route)
+    return response
+
+
+def _admit(request: web.Request, route, in_flight: int, web_settings) -> None:
+    limit = web_settings.max_in_flight
+    priority = route.priority if route else SHEDDABLE
+    if priority == CRITICAL:
+        limit += web_settings.shed_reserve
+    elif priority == SHEDDABLE:
+        limit -= web_settings.shed_reserve
+    if in_flight > limit:
+        raise Overloaded(retry_after=web_settings.retry_after_s)
+    length = request.content_length
+    if length is not None and length > request.app._client_max_size:
+        raise PayloadTooLarge("the request body is too large")
+
+
+def _read_position(request: web.Request) -> int | None:
+    signed = request.headers.get(READ_POSITION) or request.cookies.get(READ_COOKIE)
+    if not signed:
+        return None
+    value = request.app[TOKENS].unsign(signed)
+    if value is None:
+        return None  # a forged or stale-key position is ignored, never trusted
+    try:
+        return int(value, 16)
+    except ValueError:
+        return None
+
+
+def _finish_headers(request, response, served, settings, request_id, started) -> None:
+    headers = response.headers
+    headers[REQUEST_ID_HEADER] = request_id
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+    headers["Referrer-Policy"] = "no-referrer"
+    if settings.production:
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    else:
+        headers["X-DB-Route"] = ", ".join(served) or "none"
+    if "Authorization" in request.headers:
+        headers["Cache-Control"] = "no-store"
+    lsn = written_lsn.get()
+    if lsn is not None:
+        position = request.app[TOKENS].sign(f"{lsn:x}")
+        headers[READ_POSITION] = position
+        response.set_cookie(
+            READ_COOKIE, position, max_age=300, httponly=True, samesite="Lax", secure=settings.production
+        )
+    if (
+        isinstance(response, web.Response)
+        and response.body is not None
+        and len(response.body) > 1024
+        and "gzip" in request.headers.get("Accept-Encoding", "")
+    ):
+        response.enable_compression(web.ContentCoding.gzip)
+    headers["X-Process-Time"] = f"{(time.perf_counter() - started) * 1000:.2f}ms"
+
+
+def _log(request, response, request_id, started, route) -> None:
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    access_log.info(
+        "request",
+        extra={
+            "request_id": request_id,
+            "method": request.method,
+            "path": request.path,
+            "route": route.name if route else None,
+            "status": response.status,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+            "db": response.headers.get("X-DB-Route"),
+            "remote": request.remote,
+        },
+    )

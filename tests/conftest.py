@@ -1,0 +1,135 @@
+"""Shared fixtures: one real stack for the session (primary, streaming replica, Redis), clean data per test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient, TestServer
+
+from hmb.app import create_app
+from hmb.config import Settings
+from hmb.ops import migrate
+from hmb.ops.stack import Stack, StackInfo
+
+TEST_ENV = {
+    "ENVIRONMENT": "test",
+    "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+    "WEB_CONCURRENCY": "1",
+    "MAX_PODS": "4",
+    "DB_POOL_MAX": "8",
+    # Fast probes and a low lag threshold so router tests see changes within a second.
+    "REPLICA_PROBE_INTERVAL_S": "0.1",
+    "REPLICA_MAX_LAG_S": "1.0",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+@pytest.fixture(scope="session")
+def stack() -> StackInfo:
+    """The session's stack; HMB_TEST_STACK_DIR reuses one across runs while developing."""
+    keep = os.environ.get("HMB_TEST_STACK_DIR")
+    root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="hmb-test-"))
+    launcher = Stack(root)
+    info = launcher.up()
+    migrate.apply(info.primary_url)
+    launcher.wait_replica_caught_up(30)
+    yield info
+    if not keep:
+        launcher.destroy()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def launcher(stack: StackInfo) -> Stack:
+    """The stack's controls, for tests that stop, pause or kill its parts."""
+    return Stack(stack.dir)
+
+
+@pytest.fixture(scope="session")
+def settings(stack: StackInfo) -> Settings:
+    return Settings.from_env({**TEST_ENV, **stack.env()})
+
+
+@pytest.fixture
+async def primary(stack: StackInfo) -> AsyncIterator[asyncpg.Connection]:
+    """A direct connection to the primary, to arrange and check data behind the API."""
+    conn = await asyncpg.connect(stack.primary_url)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def redis_client(stack: StackInfo) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(stack.redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(autouse=True)
+async def clean(request) -> None:
+    """Every test that uses the stack starts from empty tables and an empty Redis."""
+    if "stack" not in request.fixturenames:
+        return
+    stack: StackInfo = request.getfixturevalue("stack")
+    conn = await asyncpg.connect(stack.primary_url)
+    try:
+        names = [
+            r["tablename"]
+            for r in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE '%yoyo%'"
+            )
+        ]
+        if names:
+            await conn.execute(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+    client = aioredis.Redis.from_url(stack.redis_url)
+    try:
+        await client.flushdb()
+    except Exception:  # noqa: BLE001 - a test may have left Redis stopped; it restarts it itself
+        pass
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def make_client(settings: Settings) -> AsyncIterator[Callable]:
+    """Start app instances (each a separate "worker") and return test clients for them."""
+    clients: list[TestClient] = []
+
+    async def start(custom: Settings | None = None) -> TestClient:
+        client = TestClient(TestServer(await create_app(custom or settings)))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+async def client(make_client) -> TestClient:
+    return await make_client()
+
+
+async def wait_for(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.02) -> None:
+    """Poll a condition until it holds (never a fixed sleep)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
