@@ -40,7 +40,7 @@ class DatabaseSettings:
     primary_url: str
     replica_urls: tuple[str, ...] = ()
     pool_min: int = 2
-    pool_max: int = 10
+    pool_max: int = 8
     acquire_timeout_s: float = 2.0
     statement_timeout_ms: int = 5000
     replica_max_lag_s: float = 5.0
@@ -150,7 +150,7 @@ class Settings:
             primary_url=env.url("DATABASE_URL", ("postgres", "postgresql")),
             replica_urls=_replica_urls(env),
             pool_min=env.get("DB_POOL_MIN", int, 2, minimum=0),
-            pool_max=env.get("DB_POOL_MAX", int, 10, minimum=1),
+            pool_max=env.get("DB_POOL_MAX", int, 8, minimum=1),
             acquire_timeout_s=env.get("DB_ACQUIRE_TIMEOUT_S", float, 2.0, minimum=0.01),
             statement_timeout_ms=env.get("DB_STATEMENT_TIMEOUT_MS", int, 5000, minimum=1),
             replica_max_lag_s=env.get("REPLICA_MAX_LAG_S", float, 5.0, minimum=0.0),

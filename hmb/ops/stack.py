@@ -19,7 +19,8 @@ from .stack_pg import (HOST, PG_OS_USER, PgNode, StackError, find_pg_bindir, flu
 
 __all__ = ["DEFAULT_DIR", "Stack", "StackError", "StackInfo", "find_pg_bindir"]
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "var"
+_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DIR = (_ROOT if (_ROOT / "setup.cfg").exists() else Path.cwd()) / "var"  # source checkout
 TIMEOUT = 30.0
 
 
@@ -121,7 +122,7 @@ class Stack:
                  "pg_bindir": str(self._bindir), **info.env()}
         for path, text in [(self.state_file, json.dumps(state, indent=2) + "\n"),
                            (self.env_file, "".join(f"{k}={v}\n" for k, v in info.env().items()))]:
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_name(path.name + ".tmp")
             tmp.write_text(text)
             os.replace(tmp, path)  # readers never see a half-written file
 
@@ -143,8 +144,6 @@ class Stack:
             raise StackError("redis-server not found: apt-get install redis-server")
         self.redisdir.mkdir(exist_ok=True)
         (self.pgdir / "run").mkdir(parents=True, exist_ok=True)
-        if len(str(self.pgdir / "run" / ".s.PGSQL.65535")) > 107:
-            raise StackError(f"stack dir {self.dir} is too long for a unix socket path; use a shorter one")
         if os.geteuid() == 0:
             self._open_for_postgres()
 
@@ -168,6 +167,8 @@ class Stack:
 
     # -- lifecycle --
     def up(self) -> StackInfo:
+        if len(str(self.pgdir / "run" / ".s.PGSQL.65535")) > 107:  # sun_path limit
+            raise StackError(f"stack dir {self.dir} is too long for a unix socket path; use a shorter one")
         with self._locked():
             self._prepare_dirs()
             prev, used = self.info(), set()
@@ -279,20 +280,25 @@ class Stack:
         node.start(info.replica_port)
         wait_for(lambda: sql(info.replica_port, "select pg_is_in_recovery()"), TIMEOUT, "replica in recovery")
 
+    def _live_port(self, node: str) -> int:
+        info = self._need_info()
+        if not postmaster_alive(self.pgdir / node):
+            raise StackError(f"{node} is not running; call start_{node}() or run `hmb up`")
+        return info.primary_port if node == "primary" else info.replica_port
+
     def pause_replay(self) -> None:
-        port = self._need_info().replica_port
+        port = self._live_port("replica")
         sql(port, "select pg_wal_replay_pause()")
         wait_for(lambda: sql(port, "select pg_get_wal_replay_pause_state()") == "paused",
                  TIMEOUT, "replica replay to pause")
 
     def resume_replay(self) -> None:
-        port = self._need_info().replica_port
+        port = self._live_port("replica")
         sql(port, "select pg_wal_replay_resume()")
         wait_for(lambda: sql(port, "select pg_get_wal_replay_pause_state()") == "not paused",
                  TIMEOUT, "replica replay to resume")
 
     def wait_replica_caught_up(self, timeout: float = TIMEOUT) -> None:
-        info = self._need_info()
-        target = flushed_wal_lsn(info.primary_port)
-        wait_for(lambda: sql(info.replica_port, "select pg_last_wal_replay_lsn() >= %s::pg_lsn",
-                             (target,)), timeout, f"replica to replay up to {target}")
+        target, replica = flushed_wal_lsn(self._live_port("primary")), self._live_port("replica")
+        wait_for(lambda: sql(replica, "select pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)),
+                 timeout, f"replica to replay up to {target}")

@@ -72,17 +72,24 @@ def wait_for(cond: Callable[[], Any], timeout: float, what: str) -> Any:
         try:
             if result := cond():
                 return result
-        except (psycopg.Error, OSError) as e:
+        except (StackError, psycopg.Error, OSError) as e:
             last = e
         if time.monotonic() > deadline:
             raise StackError(f"timed out after {timeout:g}s waiting for {what}"
-                             + (f" (last error: {str(last).strip().splitlines()[0]})" if last else ""))
+                             + (f" (last error: {first_line(last)})" if last else ""))
         time.sleep(0.05)
 
 
 def connect(port: int, dbname: str = "postgres") -> psycopg.Connection:
-    return psycopg.connect(host=HOST, port=port, user=SUPERUSER, dbname=dbname,
-                           autocommit=True, connect_timeout=3)
+    try:
+        return psycopg.connect(host=HOST, port=port, user=SUPERUSER, dbname=dbname,
+                               autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as e:
+        raise StackError(f"PostgreSQL on port {port} unreachable: {first_line(e)}") from e
+
+
+def first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def sql(port: int, query: str, params: tuple = (), dbname: str = "postgres") -> Any:

@@ -1,0 +1,50 @@
+"""gunicorn settings for hmb: `gunicorn -c gunicorn.conf.py` (or `hmb serve`).
+
+Each worker is an aiohttp event loop; its concurrency is bounded by its pools and
+MAX_IN_FLIGHT, not by threads (the seed's gthread worker cannot run this app at all).
+"""
+
+import os
+import shutil
+
+from hmb.logs import setup_logging
+
+wsgi_app = "hmb.app:create_app"  # the factory itself, without (): aiohttp's worker awaits it
+# uvloop spreads keep-alive connections evenly over workers here (asyncio let one take all).
+worker_class = "hmb.ops.worker.UVLoopWorker" if os.environ.get("HMB_LOOP", "uvloop") == "uvloop" else "hmb.ops.worker.Worker"
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))  # one per core: async workers need no more
+backlog = 2048
+# Above any load balancer's idle timeout (Render/Railway ~60 s), or reused connections get 502s.
+keepalive = int(os.environ.get("KEEPALIVE_S", "75"))
+timeout = 30  # a worker whose loop is stuck this long is killed and replaced
+# Drain delay + the longest request must fit: SIGTERM → /ready 503 → finish in-flight → exit.
+graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT_S", "30"))
+# Recycling restarts every L1 cache and pool: the seed's 1000 did it every ~8 s. Off by default.
+max_requests = int(os.environ.get("MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
+preload_app = False  # pools, sockets and the loop are created after fork, per worker
+control_socket_disable = True  # gunicorn ≥ 25.1's control socket: not used; no stray socket files
+accesslog = None  # hmb logs one JSON line per request itself (hmb.web.middlewares)
+forwarded_allow_ips = os.environ.get("TRUSTED_PROXIES", "127.0.0.1")
+proc_name = "hmb"
+
+
+def on_starting(server):
+    setup_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    # Prometheus multiprocess mode: one directory per pod start, wiped so dead workers' series go.
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory, exist_ok=True)
+
+
+def post_fork(server, worker):
+    setup_logging(os.environ.get("LOG_LEVEL", "INFO"))
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
