@@ -148,9 +148,18 @@ class PgNode:
         except subprocess.TimeoutExpired:
             raise StackError(f"{tool} timed out after {timeout:g}s; see {self.logfile}") from None
         if res.returncode != 0:
-            lines = (res.stderr or res.stdout).strip().splitlines() or ["no output"]
-            raise StackError(f"{tool} failed (exit {res.returncode}): {lines[-1]}; see {self.logfile}")
+            out = (res.stderr or res.stdout).strip().splitlines() or ["no output"]
+            raise StackError(f"{tool} failed (exit {res.returncode}): {self._log_fatal() or out[-1]}"
+                             f"; see {self.logfile}")
         return res.stdout
+
+    def _log_fatal(self) -> str | None:
+        """Last FATAL/PANIC line of the server log: pg_ctl itself only says 'examine the log'."""
+        try:
+            lines = self.logfile.read_text(errors="replace").splitlines()[-50:]
+        except OSError:
+            return None
+        return next((ln.strip() for ln in reversed(lines) if "FATAL:" in ln or "PANIC:" in ln), None)
 
     def _write(self, path: Path, text: str) -> None:
         path.write_text(text)

@@ -6,7 +6,6 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -49,6 +48,12 @@ def poll_until(cond: Callable[[], bool], timeout: float = 10) -> bool:
     return True
 
 
+def info_of(s: Stack) -> StackInfo:
+    info = s.info()
+    assert info is not None
+    return info
+
+
 def postmaster_pid(s: Stack, node: str) -> int:
     return int((s.dir / "pg" / node / "postmaster.pid").read_text().split()[0])
 
@@ -70,8 +75,8 @@ def test_find_pg_bindir() -> None:
 
 
 def test_up_writes_state(own: Stack) -> None:
-    info = own.info()
-    assert isinstance(info, StackInfo) and info.dir == own.dir
+    info = info_of(own)
+    assert info.dir == own.dir
     assert len({info.primary_port, info.replica_port, info.redis_port}) == 3
     assert info.primary_url == f"postgresql://hmb@127.0.0.1:{info.primary_port}/hmb"
     assert info.redis_url == f"redis://127.0.0.1:{info.redis_port}/0"
@@ -83,8 +88,7 @@ def test_up_writes_state(own: Stack) -> None:
 
 
 def test_primary_write_reaches_replica(own: Stack) -> None:
-    info = own.info()
-    assert info
+    info = info_of(own)
     q(info.primary_url, "create table items (id int primary key, v text)")
     q(info.primary_url, "insert into items values (1, 'one')")
     assert q(info.replica_url, "select pg_is_in_recovery()") == [(True,)]
@@ -103,8 +107,7 @@ def test_up_is_idempotent(own: Stack) -> None:
 
 
 def test_paused_replay_hides_new_rows(own: Stack) -> None:
-    info = own.info()
-    assert info
+    info = info_of(own)
     own.pause_replay()
     try:
         with psycopg.connect(info.primary_url, autocommit=True) as conn:
@@ -122,16 +125,15 @@ def test_paused_replay_hides_new_rows(own: Stack) -> None:
 
 
 def test_redis_stop_start_same_port(own: Stack) -> None:
-    port = own.info().redis_port  # type: ignore[union-attr]
+    port = info_of(own).redis_port
     own.stop_redis()
     assert not redis_ping(port) and own.status()["redis"] is False
     own.start_redis()
-    assert redis_ping(port) and own.info().redis_port == port  # type: ignore[union-attr]
+    assert redis_ping(port) and info_of(own).redis_port == port
 
 
 def test_replica_stop_start_catches_up(own: Stack) -> None:
-    info = own.info()
-    assert info
+    info = info_of(own)
     own.stop_replica()
     assert own.status()["replica"] is False
     q(info.primary_url, "insert into items values (20, 'while down')")
@@ -140,30 +142,30 @@ def test_replica_stop_start_catches_up(own: Stack) -> None:
     assert q(info.replica_url, "select v from items where id = 20") == [("while down",)]
 
 
-def test_primary_stop_start(own: Stack) -> None:
-    info = own.info()
-    assert info
-    own.stop_primary()
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+def test_primary_stop_start(own: Stack, mode: str) -> None:
+    info = info_of(own)
+    own.stop_primary(mode)
+    assert own.status()["primary"] is False
     with pytest.raises(psycopg.OperationalError):
         q(info.primary_url, "select 1")
     own.start_primary()
     assert q(info.primary_url, "select count(*) from items") == [(3,)]
-    own.wait_replica_caught_up(15)
+    own.wait_replica_caught_up(15)  # the replica reconnects on its own
 
 
 def test_down_then_up_keeps_data_and_ports(own: Stack) -> None:
-    before = own.info()
+    before = info_of(own)
     own.down()
     assert own.status() == {"primary": False, "replica": False, "redis": False}
     assert own.up() == before
-    assert q(before.primary_url, "select count(*) from items") == [(3,)]  # type: ignore[union-attr]
+    assert q(before.primary_url, "select count(*) from items") == [(3,)]
     own.wait_replica_caught_up(10)
-    assert q(before.replica_url, "select count(*) from items") == [(3,)]  # type: ignore[union-attr]
+    assert q(before.replica_url, "select count(*) from items") == [(3,)]
 
 
 def test_up_moves_off_a_taken_port(own: Stack) -> None:
-    before = own.info()
-    assert before
+    before = info_of(own)
     own.down()
     with socket.socket() as squatter:  # someone else grabbed the primary's port meanwhile
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # port is in TIME_WAIT
