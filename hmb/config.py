@@ -39,7 +39,6 @@ def mask_url(url: str) -> str:
 class DatabaseSettings:
     primary_url: str
     replica_urls: tuple[str, ...] = ()
-    pool_min: int = 2
     pool_max: int = 8
     acquire_timeout_s: float = 2.0
     statement_timeout_ms: int = 5000
@@ -102,6 +101,15 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class OpsSettings:
+    # Each worker's heartbeat to Redis: how often, and how long it stays fresh.
+    heartbeat_interval_s: float = 2.0
+    heartbeat_ttl_s: float = 10.0
+    # A worker silent this long is dropped from the index (until then `hmb status` shows it stale).
+    heartbeat_forget_s: float = 300.0
+
+
+@dataclass(frozen=True)
 class StorageSettings:
     backend: str = "local"
     local_dir: str = "var/files"
@@ -110,6 +118,12 @@ class StorageSettings:
     s3_access_key_id: str | None = None
     s3_secret_access_key: Secret | None = None
     s3_region: str = "auto"
+    # Per-purpose upload limits (bytes), checked while the body streams in.
+    max_avatar_bytes: int = 2 * 1024 * 1024
+    max_post_image_bytes: int = 5 * 1024 * 1024
+    max_resume_bytes: int = 10 * 1024 * 1024
+    # Presigned S3 GET URLs live this long: enough to follow a redirect, too short to share.
+    presign_ttl_s: int = 120
 
 
 @dataclass(frozen=True)
@@ -121,6 +135,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    ops: OpsSettings = field(default_factory=OpsSettings)
     pod_id: str = field(default_factory=socket.gethostname)
 
     @property
@@ -149,7 +164,6 @@ class Settings:
         db = DatabaseSettings(
             primary_url=env.url("DATABASE_URL", ("postgres", "postgresql")),
             replica_urls=_replica_urls(env),
-            pool_min=env.get("DB_POOL_MIN", int, 2, minimum=0),
             pool_max=env.get("DB_POOL_MAX", int, 8, minimum=1),
             acquire_timeout_s=env.get("DB_ACQUIRE_TIMEOUT_S", float, 2.0, minimum=0.01),
             statement_timeout_ms=env.get("DB_STATEMENT_TIMEOUT_MS", int, 5000, minimum=1),
@@ -160,8 +174,6 @@ class Settings:
             max_connections=env.get("DB_MAX_CONNECTIONS", int, 200, minimum=1),
             reserved_connections=env.get("DB_RESERVED_CONNECTIONS", int, 10, minimum=0),
         )
-        if db.pool_min > db.pool_max:
-            raise ConfigError(f"DB_POOL_MIN: {db.pool_min} is above DB_POOL_MAX={db.pool_max}")
         settings = cls(
             environment=environment,
             db=db,
@@ -193,7 +205,12 @@ class Settings:
                 s3_access_key_id=env.get("S3_ACCESS_KEY_ID", str, None),
                 s3_secret_access_key=_secret_or_none(env.get("S3_SECRET_ACCESS_KEY", str, None)),
                 s3_region=env.get("S3_REGION", str, "auto"),
+                max_avatar_bytes=env.get("MAX_AVATAR_BYTES", int, 2 * 1024 * 1024, minimum=1024),
+                max_post_image_bytes=env.get("MAX_POST_IMAGE_BYTES", int, 5 * 1024 * 1024, minimum=1024),
+                max_resume_bytes=env.get("MAX_RESUME_BYTES", int, 10 * 1024 * 1024, minimum=1024),
+                presign_ttl_s=env.get("PRESIGN_TTL_S", int, 120, minimum=10, maximum=3600),
             ),
+            ops=_ops(env),
             pod_id=env.get("RENDER_INSTANCE_ID", str, None)
             or env.get("RAILWAY_REPLICA_ID", str, None)
             or env.get("POD_ID", str, None)
@@ -226,6 +243,14 @@ def check_budget(settings: Settings) -> None:
             f"({b['pool_max']}+1) = {b['needed_per_node']} connections per node, but "
             f"DB_MAX_CONNECTIONS-DB_RESERVED_CONNECTIONS = {b['available_per_node']}"
         )
+
+
+def _ops(env: _Env) -> OpsSettings:
+    interval = env.get("HEARTBEAT_INTERVAL_S", float, 2.0, minimum=0.05)
+    ttl = env.get("HEARTBEAT_TTL_S", float, 10.0, minimum=0.1)
+    if ttl <= interval:
+        raise ConfigError(f"HEARTBEAT_TTL_S: {ttl} must be above HEARTBEAT_INTERVAL_S={interval}")
+    return OpsSettings(interval, ttl, env.get("HEARTBEAT_FORGET_S", float, 300.0, minimum=ttl))
 
 
 def _secret_or_none(value: str | None) -> Secret | None:

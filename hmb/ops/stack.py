@@ -160,15 +160,16 @@ class Stack:
         for parent in self.dir.resolve().parents:
             if parent.stat().st_mode & 0o001:
                 continue
-            if tmp in parent.parents:  # e.g. pytest's 0700 /tmp/pytest-of-root: relax traversal only
-                os.chmod(parent, parent.stat().st_mode | 0o011)
-            else:
-                raise StackError(f"{parent} is not traversable by `postgres`; chmod o+x it or use a dir under {tmp}")
+            if tmp not in parent.parents:
+                raise StackError(f"{parent} is not traversable by `postgres`; "
+                                 f"chmod o+x it or use a dir under {tmp}")
+            os.chmod(parent, parent.stat().st_mode | 0o011)  # e.g. pytest's 0700 /tmp/pytest-of-root
 
     # -- lifecycle --
     def up(self) -> StackInfo:
         if len(str(self.pgdir / "run" / ".s.PGSQL.65535")) > 107:  # sun_path limit
-            raise StackError(f"stack dir {self.dir} is too long for a unix socket path; use a shorter one")
+            raise StackError(f"stack dir {self.dir} is too long for a unix socket path; "
+                             "use a shorter one")
         with self._locked():
             self._prepare_dirs()
             prev, used = self.info(), set()
@@ -237,10 +238,11 @@ class Stack:
     # -- redis --
     def _start_redis(self, port: int) -> None:
         r = self.redisdir
-        res = subprocess.run(
-            ["redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
-             "--daemonize", "yes", "--pidfile", str(r / "redis.pid"), "--logfile", str(r / "redis.log"),
-             "--dir", str(r)], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+        argv = ["redis-server", "--port", str(port), "--bind", HOST, "--save", "",
+                "--appendonly", "no", "--daemonize", "yes", "--pidfile", str(r / "redis.pid"),
+                "--logfile", str(r / "redis.log"), "--dir", str(r)]
+        res = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                             timeout=TIMEOUT)
         if res.returncode != 0:
             raise StackError(f"redis-server failed: {(res.stdout + res.stderr).strip()[-200:]}")
         wait_for(lambda: redis_ping(port), TIMEOUT, f"Redis on port {port}; see {r / 'redis.log'}")
@@ -278,7 +280,8 @@ class Stack:
 
     def _start_replica(self, node: PgNode, info: StackInfo) -> None:
         node.start(info.replica_port)
-        wait_for(lambda: sql(info.replica_port, "select pg_is_in_recovery()"), TIMEOUT, "replica in recovery")
+        wait_for(lambda: sql(info.replica_port, "select pg_is_in_recovery()"), TIMEOUT,
+                 "replica in recovery")
 
     def _live_port(self, node: str) -> int:
         info = self._need_info()

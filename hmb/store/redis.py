@@ -96,15 +96,14 @@ class Redis:
 
 def make_client(settings: RedisSettings, **overrides: Any) -> aioredis.Redis:
     """redis-py with sub-second timeouts and at most one retry (its defaults hang for a minute)."""
-    pool = aioredis.BlockingConnectionPool.from_url(
-        settings.url,
-        max_connections=settings.max_connections,
+    options: dict[str, Any] = {
+        "max_connections": settings.max_connections,
         # Bounded wait for a free connection instead of "Too many connections" errors.
-        timeout=settings.timeout_s,
-        socket_timeout=settings.timeout_s,
-        socket_connect_timeout=settings.timeout_s,
-        retry=Retry(NoBackoff(), 1),
-        health_check_interval=30,
-        **overrides,
-    )
+        "timeout": settings.timeout_s,
+        "socket_timeout": settings.timeout_s,
+        "socket_connect_timeout": settings.timeout_s,
+        "retry": Retry(NoBackoff(), 1),
+        "health_check_interval": 30,
+    }
+    pool = aioredis.BlockingConnectionPool.from_url(settings.url, **{**options, **overrides})
     return aioredis.Redis(connection_pool=pool)

@@ -6,6 +6,8 @@ import asyncio
 import contextvars
 import itertools
 import logging
+import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,7 +33,9 @@ written_lsn: contextvars.ContextVar[int | None] = contextvars.ContextVar("writte
 # Which nodes served this request's reads, for the X-DB-Route header.
 served_by: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("served_by", default=None)
 
-LSN_SQL = "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint"
+# The insert position, not pg_current_wal_lsn(): with asynchronous commit the write
+# position can still be short of the commit record a reader must see.
+LSN_SQL = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint"
 
 
 @dataclass
@@ -46,6 +50,8 @@ class Node:
     lag_bytes: int = 0
     lag_s: float = 0.0
     reason: str = ""
+    # Tasks waiting in acquire() right now (asyncpg keeps no waiter count).
+    waiting: int = 0
 
     def route_label(self) -> str:
         return f"{self.name}; lag_ms={int(self.lag_s * 1000)}"
@@ -61,6 +67,8 @@ class Databases:
         self._turn = itertools.count()
         self.cache: Cache | None = None  # set once the cache is up
         self._acquire_timeout = settings.db.acquire_timeout_s
+        # Called with (query name, seconds) after each read and write transaction (hmb.ops.metrics).
+        self.on_query: Callable[[str, float], None] | None = None
 
     @property
     def nodes(self) -> list[Node]:
@@ -97,19 +105,31 @@ class Databases:
 
     async def _run(self, node: Node, fn: Callable[..., Awaitable[T]], args: tuple) -> T:
         _note(node)
-        async with self._acquire(node) as conn:
-            return await fn(conn, *args)
+        started = time.perf_counter()
+        try:
+            async with self._acquire(node) as conn:
+                return await fn(conn, *args)
+        finally:
+            if self.on_query is not None:
+                self.on_query(getattr(fn, "__name__", "read"), time.perf_counter() - started)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Write]:
         """A short transaction on the primary; post-commit work runs only if it commits."""
         _note(self.primary)
-        async with self._acquire(self.primary) as conn:
-            unit = Write(conn)
-            async with conn.transaction():
-                yield unit
-            # After commit: the WAL position a later read must see.
-            lsn = await conn.fetchval(LSN_SQL)
+        # Named after the function that opened the transaction (frame 2: through __aenter__).
+        name = f"write:{sys._getframe(2).f_code.co_name}" if self.on_query is not None else ""
+        started = time.perf_counter()
+        try:
+            async with self._acquire(self.primary) as conn:
+                unit = Write(conn)
+                async with conn.transaction():
+                    yield unit
+                # After commit: the WAL position a later read must see.
+                lsn = await conn.fetchval(LSN_SQL)
+        finally:
+            if self.on_query is not None:
+                self.on_query(name, time.perf_counter() - started)
         written_lsn.set(max(lsn, written_lsn.get() or 0))
         if self.cache is not None:
             if unit.invalidations:
@@ -121,6 +141,7 @@ class Databases:
 
     @asynccontextmanager
     async def _acquire(self, node: Node) -> AsyncIterator[asyncpg.Connection]:
+        node.waiting += 1
         try:
             conn = await node.pool.acquire(timeout=self._acquire_timeout)
         except asyncio.TimeoutError:
@@ -129,6 +150,8 @@ class Databases:
             if node is self.primary:
                 raise Unavailable("the database is unreachable") from exc
             raise
+        finally:
+            node.waiting -= 1
         try:
             yield conn
         finally:
@@ -150,6 +173,7 @@ class Databases:
                 "size": size,
                 "in_use": size - pool.get_idle_size(),
                 "max": pool.get_max_size(),
+                "waiting": node.waiting,
             }
         return stats
 

@@ -1,0 +1,118 @@
+"""The two-level cache against real Redis and Postgres: broadcast invalidation, single-flight, Redis loss."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from hmb.appkeys import CACHE, DB, REDIS
+from hmb.store import cache_keys, users
+from tests.conftest import wait_for
+from tests.factories import register
+
+
+async def test_write_through_one_instance_drops_l1_in_the_other_within_a_second(make_client):
+    a, b = await make_client(), await make_client()
+    user = await register(a, name="Before")
+    uid = user["user"]["id"]
+    path = f"/api/users/{uid}"
+    await wait_for(lambda: _name_via(b, path, "Before"))
+    assert (await b.get(path)).headers["X-Cache"] == "l1"
+    key = cache_keys.user(uid).name
+    assert key in b.server.app[CACHE].l1
+
+    response = await a.patch("/api/users/me", json={"name": "After"}, headers=user["headers"])
+    assert response.status == 200
+    await wait_for(lambda: key not in b.server.app[CACHE].l1, timeout=1.0)
+    await wait_for(lambda: _name_via(b, path, "After"), timeout=5)
+
+
+async def _name_via(client, path, expected) -> bool:
+    response = await client.get(path)
+    return response.status == 200 and (await response.json())["name"] == expected
+
+
+async def test_fifty_concurrent_misses_make_one_database_query(client):
+    user = await register(client)
+    app = client.server.app
+    db, cache = app[DB], app[CACHE]
+    queries = 0
+
+    async def load() -> bytes:
+        nonlocal queries
+        queries += 1
+        row = await db.strong_read(users.get_public, user["user"]["id"])
+        await asyncio.sleep(0)  # let the other 49 arrive while this load is in flight
+        return row["name"].encode()
+
+    key = cache_keys.user(user["user"]["id"])
+    results = await asyncio.gather(*(cache.get_or_load(key, load) for _ in range(50)))
+    assert queries == 1
+    assert {value for value, _ in results} == {user["user"]["name"].encode()}
+
+
+async def test_stale_hot_key_is_recomputed_by_one_caller_while_others_get_the_old_value(make_client):
+    a, b = await make_client(), await make_client()  # two workers sharing Redis
+    key = cache_keys.Key("hmb:v1:trending:test", "trending")
+    await a.server.app[CACHE].put(key, b"old", now=0)  # an entry that went stale long ago
+    a.server.app[CACHE].l1.clear()
+    loads = 0
+
+    async def load() -> bytes:
+        nonlocal loads
+        loads += 1
+        await asyncio.sleep(0.05)
+        return b"new"
+
+    results = await asyncio.gather(
+        a.server.app[CACHE].get_or_load(key, load), b.server.app[CACHE].get_or_load(key, load)
+    )
+    assert loads == 1
+    assert sorted(v for v, _ in results) == [b"new", b"old"]
+
+
+async def test_redis_down_cached_reads_answer_from_the_database_then_hits_recover(make_client, settings, launcher):
+    fast_breaker = settings.with_(redis=replace(settings.redis, breaker_cooldown_s=0.2))
+    client = await make_client(fast_breaker)
+    user = await register(client)
+    path = f"/api/users/{user['user']['id']}"
+    app = client.server.app
+    await asyncio.to_thread(launcher.stop_redis)
+    try:
+        for _ in range(10):
+            app[CACHE].l1.clear()  # force each read past L1 to where Redis would be
+            response = await client.get(path)
+            assert response.status == 200
+            assert response.headers["X-Cache"] == "miss"
+        # The breaker opened after a few failures: later reads did not pay Redis's timeout.
+        assert app[REDIS].breaker.state in ("open", "half_open")
+        assert 3 <= app[REDIS].breaker.errors_total < 10
+        assert app[CACHE].counts[("user", "l2", "error")] == 10
+    finally:
+        await asyncio.to_thread(launcher.start_redis)
+    app[CACHE].l1.clear()
+
+    async def l2_serving() -> bool:
+        app[CACHE].l1.clear()
+        return (await client.get(path)).headers["X-Cache"] == "l2"
+
+    await wait_for(l2_serving, timeout=5)
+    assert app[REDIS].breaker.state == "closed"
+    assert (await client.get(path)).headers["X-Cache"] == "l1"
+
+
+async def test_invalidation_is_dropped_when_the_write_rolls_back(client):
+    user = await register(client)
+    uid = user["user"]["id"]
+    app = client.server.app
+    assert (await client.get(f"/api/users/{uid}")).status == 200
+    key = cache_keys.user(uid)
+    try:
+        async with app[DB].write() as w:
+            await w.conn.execute("UPDATE users SET name = 'Nope' WHERE id = $1", uid)
+            w.invalidate(key)
+            raise RuntimeError("abort")
+    except RuntimeError:
+        pass
+    assert key.name in app[CACHE].l1
+    assert await app[REDIS].call(lambda r: r.exists(key.name)) == 1
