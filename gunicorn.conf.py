@@ -7,8 +7,6 @@ MAX_IN_FLIGHT, not by threads (the seed's gthread worker cannot run this app at 
 import os
 import shutil
 
-from hmb.logs import setup_logging
-
 wsgi_app = "hmb.app:create_app"  # the factory itself, without (): aiohttp's worker awaits it
 # uvloop spreads keep-alive connections evenly over workers here (asyncio let one take all).
 worker_class = "hmb.ops.worker.UVLoopWorker" if os.environ.get("HMB_LOOP", "uvloop") == "uvloop" else "hmb.ops.worker.Worker"
@@ -26,21 +24,28 @@ max_requests_jitter = max_requests // 10
 preload_app = False  # pools, sockets and the loop are created after fork, per worker
 control_socket_disable = True  # gunicorn ≥ 25.1's control socket: not used; no stray socket files
 accesslog = None  # hmb logs one JSON line per request itself (hmb.web.middlewares)
+# gunicorn's own lines (boot, worker exits) as JSON too, so one parser reads every line.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "hmb.logs.JsonFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "root": {"level": os.environ.get("LOG_LEVEL", "INFO"), "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        "gunicorn.access": {"level": "WARNING", "handlers": ["stderr"], "propagate": False},
+    },
+}
 forwarded_allow_ips = os.environ.get("TRUSTED_PROXIES", "127.0.0.1")
 proc_name = "hmb"
 
 
 def on_starting(server):
-    setup_logging(os.environ.get("LOG_LEVEL", "INFO"))
     # Prometheus multiprocess mode: one directory per pod start, wiped so dead workers' series go.
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         shutil.rmtree(directory, ignore_errors=True)
         os.makedirs(directory, exist_ok=True)
-
-
-def post_fork(server, worker):
-    setup_logging(os.environ.get("LOG_LEVEL", "INFO"))
 
 
 def child_exit(server, worker):

@@ -9,10 +9,11 @@ import uuid
 
 from aiohttp import web
 
-from hmb.appkeys import LIFECYCLE, REQUEST_ID, ROUTES, SETTINGS, TOKENS
+from hmb.appkeys import LIFECYCLE, METRICS, REQUEST_ID, ROUTES, SETTINGS, TOKENS
 from hmb.errors import Overloaded, PayloadTooLarge
 from hmb.store.router import read_floor, served_by, written_lsn
 from hmb.web import cors, errors
+from hmb.web.http import client_ip
 from hmb.web.meta import CRITICAL, SHEDDABLE
 
 access_log = logging.getLogger("hmb.access")
@@ -39,6 +40,8 @@ async def core(request: web.Request, handler) -> web.StreamResponse:
     read_floor.set(_read_position(request))
     route = app[ROUTES].get(request.match_info.route.name or "")
     origin_allowed = cors.origin_allowed(request, settings.web.cors_origins)
+    metrics = app[METRICS]
+    metrics.in_flight.inc()
     life.in_flight += 1
     try:
         if cors.is_preflight(request):
@@ -50,11 +53,13 @@ async def core(request: web.Request, handler) -> web.StreamResponse:
         response = errors.render(exc, request, request_id)
     finally:
         life.in_flight -= 1
+        metrics.in_flight.dec()
     if not response.prepared:
         if origin_allowed:
             cors.add_headers(request, response)
         _finish_headers(request, response, served, settings, request_id, started)
     _log(request, response, request_id, started, route)
+    metrics.finished(route.name if route else None, request.method, response.status, time.perf_counter() - started)
     return response
 
 
@@ -68,7 +73,8 @@ def _admit(request: web.Request, route, in_flight: int, web_settings) -> None:
     if in_flight > limit:
         raise Overloaded(retry_after=web_settings.retry_after_s)
     length = request.content_length
-    if length is not None and length > request.app._client_max_size:
+    streams = route is not None and route.streams_body  # uploads check their own, larger limits
+    if length is not None and length > request.app._client_max_size and not streams:
         raise PayloadTooLarge("the request body is too large")
 
 
@@ -128,6 +134,6 @@ def _log(request, response, request_id, started, route) -> None:
             "status": response.status,
             "ms": round((time.perf_counter() - started) * 1000, 2),
             "db": response.headers.get("X-DB-Route"),
-            "remote": request.remote,
+            "remote": client_ip(request, request.app[SETTINGS].web.trusted_proxies),
         },
     )
