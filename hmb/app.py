@@ -10,15 +10,34 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from hmb.appkeys import CACHE, DB, LIFECYCLE, LIMITER, PASSWORDS, REDIS, REVOKED, SETTINGS, TOKENS, Lifecycle
+from hmb.appkeys import (
+    CACHE,
+    DB,
+    FANOUT,
+    LIFECYCLE,
+    LIMITER,
+    METRICS,
+    PASSWORDS,
+    REDIS,
+    REVOKED,
+    SETTINGS,
+    STORAGE,
+    TOKENS,
+    Lifecycle,
+)
 from hmb.config import Settings
+from hmb.ops.heartbeat import heartbeat_ctx
+from hmb.ops.metrics import Metrics
 from hmb.security import Passwords, Tokens
 from hmb.store.cache import Cache, listen_for_invalidations
+from hmb.store.follows import FeedFanout
 from hmb.store.ratelimit import RateLimiter
 from hmb.store.redis import Redis
 from hmb.store.replicas import ReplicaMonitor
 from hmb.store.revocations import RevokedSessions
 from hmb.store.router import open_databases
+from hmb.store.storage import open_storage
+from hmb.web import live
 from hmb.web.middlewares import core
 from hmb.web.routes import setup_routes
 
@@ -29,11 +48,13 @@ async def create_app(settings: Settings | None = None) -> web.Application:
     app[SETTINGS] = settings
     app[LIFECYCLE] = Lifecycle()
     app[TOKENS] = Tokens(settings.auth)
+    app[METRICS] = Metrics()
     aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("hmb.web", "templates"), autoescape=True)
     setup_routes(app)
     # In dependency order; each tears down only if it started (aiohttp's cleanup_ctx).
-    app.cleanup_ctx.extend([_databases, _redis, _cache, _auth, _background, _started])
+    app.cleanup_ctx.extend([_databases, _redis, _cache, _auth, _storage, _fanout, _background, heartbeat_ctx, live.live_ctx, _started])
     app.on_shutdown.append(_drain)
+    app.on_shutdown.append(live.close_sockets)  # after _drain: /ready is 503 before sockets close
     return app
 
 
@@ -67,6 +88,20 @@ async def _auth(app: web.Application) -> AsyncIterator[None]:
     app[REVOKED] = RevokedSessions(app[SETTINGS].auth.access_ttl_s)
     yield
     passwords.close()
+
+
+async def _storage(app: web.Application) -> AsyncIterator[None]:
+    async with open_storage(app[SETTINGS].storage) as storage:
+        app[STORAGE] = storage
+        yield
+
+
+async def _fanout(app: web.Application) -> AsyncIterator[None]:
+    """Feed invalidations for large follower lists run as tasks; a stopping worker lets them finish."""
+    fanout = FeedFanout(app[DB], app[CACHE])
+    app[FANOUT] = fanout
+    yield
+    await fanout.close()
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from hmb.config import Settings
+from hmb.ops.metrics import Metrics
 from hmb.security import Passwords, Tokens
 from hmb.store.cache import Cache
+from hmb.store.follows import FeedFanout
 from hmb.store.ratelimit import RateLimiter
 from hmb.store.redis import Redis
 from hmb.store.revocations import RevokedSessions
 from hmb.store.router import Databases
+from hmb.store.storage import ObjectStorage
+
+if TYPE_CHECKING:
+    from hmb.web.live import Hub  # the web layer imports this module: no runtime import back
 
 
 @dataclass
@@ -34,5 +41,9 @@ PASSWORDS = web.AppKey("passwords", Passwords)
 TOKENS = web.AppKey("tokens", Tokens)
 REVOKED = web.AppKey("revoked", RevokedSessions)
 LIMITER = web.AppKey("limiter", RateLimiter)
+METRICS = web.AppKey("metrics", Metrics)
+STORAGE = web.AppKey("storage", ObjectStorage)
+FANOUT = web.AppKey("fanout", FeedFanout)
+LIVE: web.AppKey[Hub] = web.AppKey("live")  # this worker's WebSockets and their Redis subscription
 ROUTES = web.AppKey("routes", dict)  # route name -> hmb.web.meta.Route
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
 import tempfile
@@ -15,9 +16,11 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
 from hmb.app import create_app
+from hmb.appkeys import TOKENS
 from hmb.config import Settings
 from hmb.ops import migrate
 from hmb.ops.stack import Stack, StackInfo
+from tests.s3 import moto_endpoint, storage_settings  # noqa: F401 - fixtures
 
 TEST_ENV = {
     "ENVIRONMENT": "test",
@@ -29,6 +32,8 @@ TEST_ENV = {
     "REPLICA_PROBE_INTERVAL_S": "0.1",
     "REPLICA_MAX_LAG_S": "1.0",
     "LOG_LEVEL": "WARNING",
+    # Uploads of the default (local) backend go to a scratch directory, never ./var.
+    "STORAGE_DIR": os.path.join(tempfile.gettempdir(), f"hmb-test-files-{os.getpid()}"),
 }
 
 
@@ -133,3 +138,37 @@ async def wait_for(predicate: Callable[[], object], timeout: float = 5.0, interv
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+@pytest.fixture
+def make_users(primary):
+    """Many accounts at once, straight into the database, each with a signed-in session
+    (no password hashing, no registration rate limit): for tests that need hundreds of users."""
+    async def make(client: TestClient, n: int, role: str = "seeker") -> list[dict]:
+        prefix = f"bulk{next(_bulk_batches)}"
+        rows = await primary.fetch(
+            """
+            WITH u AS (
+                INSERT INTO users (email, password_hash, name, role)
+                SELECT $1 || '-' || g || '@example.com', '!', $1 || ' ' || g, $2 FROM generate_series(1, $3) g
+                RETURNING id, role
+            )
+            INSERT INTO auth_sessions (user_id) SELECT id FROM u RETURNING id AS session_id, user_id
+            """,
+            prefix,
+            role,
+            n,
+        )
+        tokens = client.app[TOKENS]
+        return [
+            {
+                "id": r["user_id"],
+                "headers": {"Authorization": f"Bearer {tokens.issue_access(r['user_id'], r['session_id'], role)}"},
+            }
+            for r in sorted(rows, key=lambda r: r["user_id"])
+        ]
+
+    return make
+
+
+_bulk_batches = itertools.count(1)

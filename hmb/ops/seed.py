@@ -8,6 +8,8 @@ import asyncpg
 import click
 
 from hmb.ops.cli import settings_or_exit
+from hmb.ops.seed_jobs import seed_jobs
+from hmb.ops.seed_social import seed_social
 from hmb.security import HASHER
 
 DEMO_PASSWORD = "hireme-demo-password"
@@ -43,6 +45,8 @@ async def seed_users(conn: asyncpg.Connection) -> dict[str, int]:
 
 # Each step takes the connection and the people's ids; later domains append theirs.
 DEMO_STEPS = []
+DEMO_STEPS.append(seed_social)  # follows, posts, likes, an avatar and résumés
+DEMO_STEPS.append(seed_jobs)  # after the steps that upload résumés, so applications can use them
 
 
 async def load_demo(database_url: str) -> bool:

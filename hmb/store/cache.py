@@ -61,7 +61,7 @@ class Cache:
         self.counts[(key.namespace, "l1", "miss")] += 1
         flight = self._flights.get(key.name)
         if flight is not None:
-            return await asyncio.shield(flight), "l1"
+            return await asyncio.shield(flight), "shared"  # another request of this worker loaded it
         flight = asyncio.get_running_loop().create_future()
         self._flights[key.name] = flight
         try:
@@ -113,10 +113,14 @@ class Cache:
         except RedisDown:
             self.counts[(key.namespace, "l2", "error")] += 1
 
-    async def generation(self, key: Key) -> int | None:
-        """A group's generation, from L1 or Redis; None when Redis cannot say (don't cache then)."""
+    async def generation(self, key: Key, local: bool = True) -> int | None:
+        """A group's generation, from L1 or Redis; None when Redis cannot say (don't cache then).
+
+        `local=False` always asks Redis: for groups whose readers must see a bump at once,
+        even on a worker the L1 invalidation broadcast has not reached yet.
+        """
         now = time.time()
-        hit = self._l1_get(key.name, now)
+        hit = self._l1_get(key.name, now) if local else None
         if hit is not None:
             return int(hit)
         try:

@@ -18,6 +18,7 @@ TTL = {
     "users": 30,
     "feed": 300,
     "posts": 30,
+    "post": 300,
     "trending": 600,
     "job": 300,
     "jobs": 60,
@@ -72,6 +73,11 @@ def posts_gen() -> Key:
     return _key("gen", "posts")
 
 
+def post(post_id: int) -> Key:
+    """One post (the encoded JSON body); deleted when it is edited, liked or removed."""
+    return _key("post", post_id)
+
+
 def trending(limit: int) -> Key:
     return _key("trending", limit)
 
@@ -102,3 +108,32 @@ def rate_limit(scope: str, subject: str, window: int) -> str:
 def revoked_session(session_id: int) -> str:
     """Broadcast on the invalidation channel when a session is revoked."""
     return f"{PREFIX}:revoked:{session_id}"
+
+
+# --- operator data (not cache entries: `hmb cache flush` never touches these) ---
+
+HEARTBEAT_INDEX = f"{PREFIX}:hb:index"  # sorted set: member "pod|pid", score = unix time of its last beat
+
+
+def heartbeat(pod: str, pid: int) -> str:
+    """One worker's latest snapshot (JSON, with a TTL), e.g. hmb:v1:hb:web-7f9c:4121."""
+    return f"{PREFIX}:hb:{pod}:{pid}"
+
+
+def heartbeat_member(pod: str, pid: int) -> str:
+    return f"{pod}|{pid}"
+
+
+def namespace_pattern(namespace: str) -> str:
+    """The SCAN pattern of every key in a cache namespace (operator tools only, never a request path)."""
+    return f"{PREFIX}:{namespace}:*"
+
+
+def live_channel(user_id: int) -> str:
+    """The Redis pub/sub channel carrying a user's new messages to whichever pod holds their sockets."""
+    return f"{PREFIX}:live:{user_id}"
+
+
+def live_control_channel(worker: str) -> str:
+    """Every worker's subscriber also holds its own quiet channel, so it is never without a subscription."""
+    return f"{PREFIX}:live-worker:{worker}"

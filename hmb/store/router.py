@@ -50,7 +50,8 @@ class Node:
     lag_bytes: int = 0
     lag_s: float = 0.0
     reason: str = ""
-    # Tasks waiting in acquire() right now (asyncpg keeps no waiter count).
+    # Connections checked out, and tasks queued for one because all were (asyncpg counts no waiters).
+    held: int = 0
     waiting: int = 0
 
     def route_label(self) -> str:
@@ -141,7 +142,9 @@ class Databases:
 
     @asynccontextmanager
     async def _acquire(self, node: Node) -> AsyncIterator[asyncpg.Connection]:
-        node.waiting += 1
+        # Every checkout goes through here, so a full pool means this task will wait.
+        waits = node.held >= node.pool.get_max_size()
+        node.waiting += waits
         try:
             conn = await node.pool.acquire(timeout=self._acquire_timeout)
         except asyncio.TimeoutError:
@@ -151,10 +154,12 @@ class Databases:
                 raise Unavailable("the database is unreachable") from exc
             raise
         finally:
-            node.waiting -= 1
+            node.waiting -= waits
+        node.held += 1
         try:
             yield conn
         finally:
+            node.held -= 1
             await node.pool.release(conn)
 
     def eject(self, node: Node, reason: str) -> None:

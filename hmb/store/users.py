@@ -6,7 +6,8 @@ import asyncpg
 
 from hmb.errors import Conflict
 
-PUBLIC_COLUMNS = "id, name, role, headline, bio, location, created_at"
+PUBLIC_COLUMNS = "id, name, role, headline, bio, location, avatar_file_id, created_at"
+COUNT_COLUMNS = "followers_count, following_count, posts_count"
 PRIVATE_COLUMNS = f"{PUBLIC_COLUMNS}, email, updated_at"
 EDITABLE = ("name", "headline", "bio", "location")
 
@@ -33,7 +34,26 @@ async def set_password_hash(conn: asyncpg.Connection, user_id: int, password_has
 
 
 async def get_public(conn: asyncpg.Connection, user_id: int) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {PUBLIC_COLUMNS} FROM users WHERE id = $1", user_id)
+    """The public profile with its counters (the same for every caller, so it is cached)."""
+    return await conn.fetchrow(f"SELECT {PUBLIC_COLUMNS}, {COUNT_COLUMNS} FROM users WHERE id = $1", user_id)
+
+
+async def exists(conn: asyncpg.Connection, user_id: int) -> bool:
+    return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", user_id)
+
+
+async def set_avatar(conn: asyncpg.Connection, user_id: int, file_id: int) -> int | None:
+    """Point the profile at a new avatar; returns the previous avatar's file id."""
+    return await conn.fetchval(
+        """
+        UPDATE users u SET avatar_file_id = $2, updated_at = now()
+        FROM (SELECT avatar_file_id FROM users WHERE id = $1 FOR UPDATE) old
+        WHERE u.id = $1
+        RETURNING old.avatar_file_id
+        """,
+        user_id,
+        file_id,
+    )
 
 
 async def get_private(conn: asyncpg.Connection, user_id: int) -> asyncpg.Record | None:

@@ -78,11 +78,27 @@ def _operation(route, schemas: dict[str, Any]) -> dict[str, Any]:
         )
     if params:
         op["parameters"] = params
+    if route.status == 101:
+        return _websocket(route, op, schemas)
     if route.body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _schema(route.body, schemas)}}}
+        op["requestBody"] = {"required": True, "content": {route.body_type: {"schema": _schema(route.body, schemas)}}}
     if route.auth:
         op["security"] = [{"bearer": []}]
     op["responses"] = _responses(route, schemas)
+    return op
+
+
+def _websocket(route, op: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    """A WebSocket route (status 101): the upgrade, with its frames under the `x-websocket` extension.
+
+    The route's `response` model describes the frames, one field per direction.
+    """
+    op["x-websocket"] = {"encoding": "JSON text frames", "frames": _schema(route.response, schemas)}
+    if route.auth:
+        op["security"] = [{"bearer": []}]
+    responses = _responses(route, schemas)
+    responses["101"] = {"description": "switching protocols: the WebSocket is open"}
+    op["responses"] = responses
     return op
 
 

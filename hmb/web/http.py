@@ -28,6 +28,16 @@ def body_response(body: bytes, status: int = 200, headers: dict[str, str] | None
     return web.Response(body=body, status=status, content_type=JSON, headers=headers)
 
 
+def extend_object(body: bytes, extra: dict[str, Any]) -> bytes:
+    """A pre-encoded JSON object with a few more fields, without decoding or re-encoding it
+    (a cached, caller-independent body plus the caller's own view, e.g. `is_following`)."""
+    if not extra:
+        return body
+    if body == b"{}":
+        return dumps(extra)
+    return body[:-1] + b"," + dumps(extra)[1:]
+
+
 async def parse_body(request: web.Request, model: type[M]) -> M:
     if request.content_type != JSON:
         raise UnsupportedMediaType(f"send the body as {JSON}")

@@ -1,0 +1,19 @@
+"""GET /metrics: Prometheus text for the whole pod (every worker's series, in multiprocess mode)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from hmb.appkeys import CACHE, DB, METRICS, REDIS
+from hmb.ops.metrics import CONTENT_TYPE_LATEST
+
+
+async def metrics(request: web.Request) -> web.Response:
+    app = request.app
+    collector = app[METRICS]
+    collector.sample(app[DB], app[CACHE], app[REDIS])  # this worker's gauges, fresh; the others' are ≤ one beat old
+    # Reading every worker's files is blocking I/O: keep it off the event loop.
+    body = await asyncio.to_thread(collector.render) if collector.directory else collector.render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

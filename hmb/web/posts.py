@@ -1,0 +1,178 @@
+"""/api/posts: the newest list, create/read/edit/delete, likes, the feed and trending."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hmb.appkeys import CACHE, DB, FANOUT
+from hmb.errors import Forbidden, Invalid, NotFound
+from hmb.store import cache_keys, files, posts
+from hmb.store.router import Write
+from hmb.web.http import body_response, dumps, extend_object, json_response, parse_body, parse_query, path_id
+from hmb.web.identity import caller, optional_caller
+from hmb.web.idempotency import create_once
+from hmb.web.pagination import decode_cursor, page
+from hmb.web.schemas.common import PageQuery
+from hmb.web.schemas.posts import Post, PostDetail, PostIn, PostPatch, PostsQuery, TrendingQuery
+
+# "Recent" for trending: posts created in the last three days.
+TRENDING_WINDOW_HOURS = 72
+NO_CONTENT = 204
+
+
+def _page_body(rows, limit: int) -> bytes:
+    result = page(rows, limit, lambda r: [r["id"]])
+    result["items"] = [Post.model_validate(dict(r)).model_dump() for r in result["items"]]
+    return dumps(result)
+
+
+async def list_posts(request: web.Request) -> web.Response:
+    """Everyone's posts (cached per page under one generation) or one author's (not cached)."""
+    query = parse_query(request, PostsQuery)
+    position = decode_cursor(query.cursor, (int,))
+    before_id = position[0] if position else None
+    db, cache = request.app[DB], request.app[CACHE]
+
+    async def load(floor: int | None = None) -> bytes:
+        rows = await db.read(posts.list_posts, query.author_id, before_id, query.limit + 1, floor=floor)
+        return _page_body(rows, query.limit)
+
+    gen = None if query.author_id else await cache.generation(cache_keys.posts_gen())
+    if gen is None:
+        return body_response(await load(), headers={"X-Cache": "bypass"})
+    key = cache_keys.posts_list(gen, query.cursor or "", query.limit)
+    body, level = await cache.get_or_load(key, lambda: load(floor=gen))
+    return body_response(body, headers={"X-Cache": level})
+
+
+async def create_post(request: web.Request) -> web.Response:
+    principal = caller(request)
+    data = await parse_body(request, PostIn)
+
+    async def create(w: Write) -> dict:
+        if data.image_file_id is not None and not await files.owns(
+            w.conn, data.image_file_id, principal.user_id, "post_image"
+        ):
+            raise Invalid(fields={"image_file_id": "not a post image you uploaded"})
+        post_id = await posts.insert_post(w.conn, principal.user_id, data.body, data.image_file_id)
+        row = await posts.get_post(w.conn, post_id)
+        _after_change(request, w, principal.user_id)
+        return PostDetail.model_validate(dict(row)).model_dump()
+
+    return await create_once(request, principal, create)
+
+
+def _after_change(request: web.Request, w: Write, author_id: int, post_id: int | None = None) -> None:
+    """A post appeared, changed or went: the author's count, the lists, every follower's feed."""
+    w.invalidate(cache_keys.user(author_id), *([cache_keys.post(post_id)] if post_id else []))
+    w.bump(cache_keys.posts_gen())
+    fanout = request.app[FANOUT]
+    w.on_commit(lambda lsn: fanout.after_write(author_id, lsn))
+
+
+async def get_post(request: web.Request) -> web.Response:
+    """The cached body is the same for everyone; `liked_by_me` is added per caller."""
+    post_id = path_id(request)
+    principal = optional_caller(request)
+    db = request.app[DB]
+
+    async def load() -> bytes:
+        row = await db.read(posts.get_post, post_id)
+        if row is None:
+            raise NotFound("no such post")
+        return dumps(Post.model_validate(dict(row)).model_dump())
+
+    body, level = await request.app[CACHE].get_or_load(cache_keys.post(post_id), load)
+    liked = principal is not None and await db.read(posts.has_liked, post_id, principal.user_id)
+    return body_response(extend_object(body, {"liked_by_me": liked}), headers={"X-Cache": level})
+
+
+async def patch_post(request: web.Request) -> web.Response:
+    principal = caller(request)
+    post_id = path_id(request)
+    data = await parse_body(request, PostPatch)
+    async with request.app[DB].write() as w:
+        await _own(w, post_id, principal.user_id, "edit")
+        await posts.update_post(w.conn, post_id, data.body)
+        row = await posts.get_post(w.conn, post_id)
+        _after_change(request, w, principal.user_id, post_id)
+    return json_response(PostDetail.model_validate(dict(row)).model_dump())
+
+
+async def delete_post(request: web.Request) -> web.Response:
+    principal = caller(request)
+    post_id = path_id(request)
+    async with request.app[DB].write() as w:
+        await _own(w, post_id, principal.user_id, "delete")
+        await posts.delete_post(w.conn, post_id, principal.user_id)
+        _after_change(request, w, principal.user_id, post_id)
+    return web.Response(status=NO_CONTENT)
+
+
+async def _own(w: Write, post_id: int, user_id: int, verb: str) -> None:
+    """Posts are public: a missing post is 404, someone else's is 403."""
+    if await posts.lock_author(w.conn, post_id) != user_id:
+        raise Forbidden(f"only the author can {verb} this post")
+
+
+async def like(request: web.Request) -> web.Response:
+    """Idempotent: liking twice is one like."""
+    principal = caller(request)
+    post_id = path_id(request)
+    async with request.app[DB].write() as w:
+        if await posts.like(w.conn, post_id, principal.user_id):
+            _after_like(w, post_id, principal.user_id)
+    return web.Response(status=NO_CONTENT)
+
+
+async def unlike(request: web.Request) -> web.Response:
+    principal = caller(request)
+    post_id = path_id(request)
+    async with request.app[DB].write() as w:
+        if await posts.unlike(w.conn, post_id, principal.user_id):
+            _after_like(w, post_id, principal.user_id)
+    return web.Response(status=NO_CONTENT)
+
+
+def _after_like(w: Write, post_id: int, user_id: int) -> None:
+    # The post's count is exact at once; other readers' feed pages catch up within the feed TTL,
+    # the liker's own feed at once.
+    w.invalidate(cache_keys.post(post_id))
+    w.bump(cache_keys.feed_gen(user_id))
+
+
+async def feed(request: web.Request) -> web.Response:
+    """The caller's feed, newest first, cached per page under the caller's feed generation."""
+    principal = caller(request)
+    query = parse_query(request, PageQuery)
+    position = decode_cursor(query.cursor, (int,))
+    before_id = position[0] if position else None
+    db, cache = request.app[DB], request.app[CACHE]
+
+    async def load(floor: int | None = None) -> bytes:
+        rows = await db.read(posts.feed, principal.user_id, before_id, query.limit + 1, floor=floor)
+        return _page_body(rows, query.limit)
+
+    # From Redis, not this worker's L1: a followee's post must show on the very next read,
+    # even on a worker whose invalidation broadcast is still in flight.
+    gen = await cache.generation(cache_keys.feed_gen(principal.user_id), local=False)
+    if gen is None:
+        return body_response(await load(), headers={"X-Cache": "bypass"})
+    key = cache_keys.feed(principal.user_id, gen, query.cursor or "", query.limit)
+    body, level = await cache.get_or_load(key, lambda: load(floor=gen))
+    return body_response(body, headers={"X-Cache": level})
+
+
+async def trending(request: web.Request) -> web.Response:
+    """Most-liked posts of the last TRENDING_WINDOW_HOURS; cached 600 s, refreshed by one request
+    while the others keep getting the previous list (the cache's stale-while-revalidate)."""
+    query = parse_query(request, TrendingQuery)
+    db = request.app[DB]
+
+    async def load() -> bytes:
+        rows = await db.read(posts.trending, TRENDING_WINDOW_HOURS, query.limit)
+        items = [Post.model_validate(dict(r)).model_dump() for r in rows]
+        return dumps({"window_hours": TRENDING_WINDOW_HOURS, "items": items})
+
+    body, level = await request.app[CACHE].get_or_load(cache_keys.trending(query.limit), load)
+    return body_response(body, headers={"X-Cache": level})
