@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Coroutine
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from hmb import aio
 from hmb.appkeys import (
     CACHE,
     DB,
@@ -116,10 +116,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     ]
     app[LIFECYCLE].background = tasks
     yield
-    for task in tasks:
-        task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.gather(*tasks, return_exceptions=True)
+    await aio.stop(tasks)
 
 
 async def _started(app: web.Application) -> AsyncIterator[None]:

@@ -16,6 +16,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 
+from hmb import aio
 from hmb.config import CacheSettings
 from hmb.store import cache_keys
 from hmb.store.cache_keys import Key
@@ -154,9 +155,7 @@ class Cache:
         await self._delete(names)
 
     async def close(self) -> None:
-        for task in [*self._redeletes, *filter(None, [self._replay_task])]:
-            task.cancel()
-        await asyncio.gather(*self._redeletes, return_exceptions=True)
+        await aio.stop([*self._redeletes, *filter(None, [self._replay_task])])
 
     async def bump(self, lsn: int, *gen_keys: Key) -> None:
         """Move groups to generation `lsn`, the WAL position of the write that changed them.

@@ -81,7 +81,7 @@ class PodsPanel(Panel):
             return Text("no pods are sending heartbeats", style="yellow")
         live = sum(p.live_workers for p in snap.pods)
         self.border_subtitle = f"{len(snap.pods)} pods, {live} workers"
-        wide = self.content_size.width >= 100
+        wide = self.content_size.width >= 88
         columns = [("pod", "left"), ("state", "left"), ("wk", "right"), ("req/s", "right")]
         columns += [("p50", "right"), ("p95", "right"), ("p99", "right")] if wide else [("p95", "right")]
         columns += [("5xx", "right"), ("4xx", "right")] if wide else [("5xx", "right")]
