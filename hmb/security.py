@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib import resources
 
 import jwt
 from argon2 import PasswordHasher, Type
@@ -119,6 +121,17 @@ class Tokens:
         if not value or not hmac.compare_digest(self.sign(value), signed):
             return None
         return value
+
+
+@functools.cache
+def _breached() -> frozenset[str]:
+    text = resources.files("hmb").joinpath("data/breached_passwords.txt").read_text()
+    return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def is_breached(password: str) -> bool:
+    """One of the most common breached passwords (ASVS V6.2.4), whatever its letter case."""
+    return password.lower() in _breached()
 
 
 def hash_refresh(token: str) -> bytes:

@@ -65,11 +65,41 @@ async def load_demo(database_url: str) -> bool:
 
 
 @click.command()
-def seed() -> None:
-    """Load the demo data set (skipped if there are users already)."""
+@click.option("--preset", default="demo", show_default=True,
+              type=click.Choice(["demo", "tiny", "small", "medium", "full"]),
+              help="demo: the hand-written accounts; others: a generated set (full = 1M users), see hmb.ops.generate")
+@click.option("--seed", "seed_value", default=1, show_default=True, type=int, help="generated sets: same seed, same rows")
+@click.option("--scale", default=1.0, show_default=True, type=float, help="generated sets: multiply every count")
+@click.option("--reset", is_flag=True, help="empty every table first (refused in production)")
+def seed(preset: str, seed_value: int, scale: float, reset: bool) -> None:
+    """Load the demo data set (skipped if there are users already), or a generated one with --preset."""
     settings = settings_or_exit()
+    if reset and settings.production:
+        raise click.UsageError("--reset is refused when ENVIRONMENT=production")
+    if preset != "demo":
+        from hmb.ops import generate  # numpy: only for generated sets
+
+        if reset:
+            asyncio.run(generate.reset(settings.db.primary_url))
+        try:
+            counts = asyncio.run(generate.generate(settings.db.primary_url, settings.db.replica_urls,
+                                                   generate.PRESETS[preset].scaled(scale), seed_value, echo=click.echo))
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from None
+        seconds = counts.pop("seconds")
+        click.echo(", ".join(f"{name} {rows:,}" for name, rows in counts.items()) + f" loaded in {seconds}s"
+                   f" (password {generate.PASSWORD})")
+        return
+    if reset:
+        asyncio.run(_reset(settings.db.primary_url))
     loaded = asyncio.run(load_demo(settings.db.primary_url))
     if loaded:
         click.echo(f"demo data loaded: sign in as {DEMO_PEOPLE[0][0]} / {DEMO_PASSWORD}")
     else:
         click.echo("the database already has users; demo data not loaded")
+
+
+async def _reset(database_url: str) -> None:
+    from hmb.ops.generate import reset
+
+    await reset(database_url)

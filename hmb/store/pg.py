@@ -22,6 +22,9 @@ CONNECTION_LOST = (
     asyncpg.CrashShutdownError,
     asyncpg.InterfaceError,
     asyncpg.TooManyConnectionsError,
+    # A server that went away mid-operation can leave the protocol in a state asyncpg
+    # reports this way (MagicStack/asyncpg#1069): the connection is as good as lost.
+    asyncpg.InternalClientError,
 )
 
 

@@ -158,6 +158,9 @@ class Databases:
         node.held += 1
         try:
             yield conn
+        except pg.CONNECTION_LOST:
+            conn.terminate()  # never hand a connection that lost its server back to the pool
+            raise
         finally:
             node.held -= 1
             await node.pool.release(conn)

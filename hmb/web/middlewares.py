@@ -79,10 +79,18 @@ def _admit(request: web.Request, route, in_flight: int, web_settings) -> None:
 
 
 def _read_position(request: web.Request) -> int | None:
-    signed = request.headers.get(READ_POSITION) or request.cookies.get(READ_COOKIE)
-    if not signed:
-        return None
-    value = request.app[TOKENS].unsign(signed)
+    """The furthest write position the caller has seen: the header API clients echo, or the cookie."""
+    tokens = request.app[TOKENS]
+    positions = [
+        _unsigned_position(tokens, signed)
+        for signed in (request.headers.get(READ_POSITION), request.cookies.get(READ_COOKIE))
+        if signed
+    ]
+    return max((p for p in positions if p is not None), default=None)
+
+
+def _unsigned_position(tokens, signed: str) -> int | None:
+    value = tokens.unsign(signed)
     if value is None:
         return None  # a forged or stale-key position is ignored, never trusted
     try:
@@ -102,7 +110,9 @@ def _finish_headers(request, response, served, settings, request_id, started) ->
         headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
     else:
         headers["X-DB-Route"] = ", ".join(served) or "none"
-    if "Authorization" in request.headers:
+    route = request.app[ROUTES].get(request.match_info.route.name or "")
+    # Authenticated answers and the ones carrying tokens (register, login, refresh: RFC 6749 §5.1).
+    if "Authorization" in request.headers or (route is not None and route.tag == "auth"):
         headers["Cache-Control"] = "no-store"
     lsn = written_lsn.get()
     if lsn is not None:

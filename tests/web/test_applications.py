@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 
-from tests.factories import register
-from tests.web.test_jobs import JOB, assert_error, post_job
+from tests.web.test_jobs import JOB, assert_error, post_job, register
 
 STATES = ("submitted", "reviewing", "interview", "offered", "rejected", "withdrawn")
 # The employer's path through the states, and the applicant's way out.

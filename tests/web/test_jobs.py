@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from tests.factories import register
+from tests import factories
+
+
+async def register(client, role: str = "seeker", name: str | None = None, **extra) -> dict:
+    """factories.register, with the read position left to the client's cookie.
+
+    The factory's headers freeze the position of the registration, and the header wins
+    over the cookie: after our own later writes that would point reads at a replica
+    that may not have them yet. The cookie always holds this client's latest write.
+    """
+    user = await factories.register(client, role=role, name=name, **extra)
+    user["headers"] = {"Authorization": user["headers"]["Authorization"]}
+    return user
 
 JOB = {
     "title": "Line cook",

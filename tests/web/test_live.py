@@ -13,8 +13,7 @@ from aiohttp import WSMsgType
 from hmb.appkeys import LIVE
 from hmb.store import messages as store
 from tests.conftest import wait_for
-from tests.factories import register
-from tests.web.test_jobs import assert_error
+from tests.web.test_jobs import assert_error, register
 from tests.web.test_messages import send, sent, uid
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.factories import register
-from tests.web.test_jobs import assert_error
+from tests.web.test_jobs import assert_error, register
 
 
 def uid(user: dict) -> int:

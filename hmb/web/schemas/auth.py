@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
+from hmb.security import is_breached
 from hmb.web.schemas.common import Input, Output
 
 
@@ -18,14 +19,21 @@ def _normalise_email(value: str) -> str:
 
 
 Email = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(_normalise_email)]
+def _not_breached(value: str) -> str:
+    if is_breached(value):
+        raise ValueError("this password is among the most common breached passwords; choose another")
+    return value
+
+
 # No truncation: argon2 hashes the whole password; the cap only bounds hashing work.
 Password = Annotated[str, Field(min_length=10, max_length=1024)]
+NewPassword = Annotated[Password, AfterValidator(_not_breached)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
 
 class RegisterIn(Input):
     email: Email
-    password: Password
+    password: NewPassword
     name: Name
     role: Literal["seeker", "employer"]
 

@@ -1,0 +1,367 @@
+"""`python -m bench` (or `make bench`): hmb under wrk beside bare aiohttp yardsticks, on this machine.
+
+Uses (or starts) the local stack in --dir, loads a generated data set if the database is
+empty, starts `hmb serve` (production settings, loopback) and the yardsticks under the same
+gunicorn worker, then runs each scenario in interleaved rounds (A, B, A, B...) so ratios come
+from the same minutes. Prints, per scenario: req/s, p50/p95/p99, errors, the app's CPU µs per
+request and who used the CPU (wrk, each worker, PostgreSQL, Redis, everything else); then
+ratios, p99 at a paced 500 req/s, RSS per worker, and the feed query's plan. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import asyncpg
+
+from bench import procs
+from bench.paced import paced
+from hmb.config import AuthSettings, Secret
+from hmb.ops import migrate
+from hmb.ops.stack import DEFAULT_DIR, Stack, free_port
+from hmb.security import Tokens
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+HMB = [PY, "-c", "import sys; from hmb.ops.cli import main; sys.argv[0] = 'hmb'; main()"]
+SECRET = secrets.token_urlsafe(48)
+
+# (name, server, what it is compared with in the ratios)
+ROUND = ["hello", "health", "trending", "job", "profile", "feed", "redis-bare", "uncached", "pg-bare"]
+RATIOS = [
+    ("health / bare hello", "health", "hello", 0.75),
+    ("trending (L1) / health", "trending", "health", 0.90),
+    ("job detail (L1) / health", "job", "health", 0.90),
+    ("profile (L1) / health", "profile", "health", 0.90),
+    ("feed p1 (auth, cached) / health", "feed", "health", 0.75),
+    ("feed p1 (Redis gen + L1) / bare aiohttp+redis GET", "feed", "redis-bare", 0.80),
+    ("uncached row via router / bare aiohttp+asyncpg", "uncached", "pg-bare", 0.80),
+]
+PACED = ["health", "trending", "job", "profile", "feed", "uncached"]
+
+
+def lua_literal(value) -> str:
+    if value is None:
+        return "nil"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
+def write_requests(path: Path, groups: list[tuple[float, list[tuple]]]) -> Path:
+    lines = ["return {"]
+    for weight, reqs in groups:
+        items = ", ".join("{" + ", ".join(lua_literal(v) for v in r) + "}" for r in reqs)
+        lines.append(f"  {{weight = {weight}, reqs = {{{items}}}}},")
+    lines.append("}")
+    path.write_text("\n".join(lines))
+    return path
+
+
+async def prepare(primary_url: str, tokens: Tokens, seed: int) -> dict:
+    """Who and what the scenarios touch: signed-in readers/writers, hot ids, random cold ids."""
+    conn = await asyncpg.connect(primary_url)
+    try:
+        await conn.execute("SELECT setseed($1)", (seed % 1000) / 1000)
+        users = await conn.fetchval("SELECT count(*) FROM users")
+        readers = await conn.fetch(
+            "SELECT id, role FROM users WHERE following_count BETWEEN 20 AND 200 ORDER BY random() LIMIT 500")
+        sessions = await conn.fetch(
+            "INSERT INTO auth_sessions (user_id) SELECT unnest($1::bigint[]) RETURNING id, user_id",
+            [r["id"] for r in readers])
+        role = {r["id"]: r["role"] for r in readers}
+        auth = [(s["user_id"], f"Bearer {tokens.issue_access(s['user_id'], s['id'], role[s['user_id']])}")
+                for s in sessions]
+        max_user = await conn.fetchval("SELECT max(id) FROM users")
+        jobs = [r[0] for r in await conn.fetch("SELECT id FROM jobs ORDER BY random() LIMIT 100")]
+        authors = [r[0] for r in await conn.fetch(
+            "SELECT id FROM users TABLESAMPLE SYSTEM (5) WHERE posts_count > 0 LIMIT 5000")]
+        heavy = await conn.fetchrow("SELECT id, following_count FROM users ORDER BY following_count DESC LIMIT 1")
+        counts = {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in ("follows", "posts", "likes", "jobs",
+                                                                                 "applications", "messages")}
+        top = await conn.fetchval("SELECT max(followers_count) FROM users")
+    finally:
+        await conn.close()
+    rng = random.Random(seed)
+    return {"users": users, "auth": auth, "jobs": jobs, "authors": authors or [1], "heavy": heavy,
+            "hot_profiles": [rng.randint(1, max_user) for _ in range(100)],
+            "cold_profiles": [rng.randint(1, max_user) for _ in range(20000)], "counts": counts, "top": top,
+            "max_user": max_user}
+
+
+def scenarios(d: dict) -> dict[str, tuple[str, list]]:
+    json_h = {"Content-Type": "application/json"}
+    auth = d["auth"]
+    reqs = {
+        "hello": [("GET", "/hello", None, None)],
+        "health": [("GET", "/health", None, None)],
+        "trending": [("GET", "/api/posts/trending", None, None)],
+        "job": [("GET", f"/api/jobs/{j}", None, None) for j in d["jobs"]] or [("GET", "/api/posts/trending", None, None)],
+        "profile": [("GET", f"/api/users/{u}", None, None) for u in d["hot_profiles"]],
+        "feed": [("GET", "/api/posts/feed", {"Authorization": a}, None) for _, a in auth],
+        "redis-bare": [("GET", f"/redis/hmb:v1:gen:feed:{u}", None, None) for u, _ in auth],
+        "uncached": [("GET", f"/api/posts?author_id={a}&limit=1", None, None) for a in d["authors"]],
+        "pg-bare": [("GET", f"/pg/posts?author_id={a}", None, None) for a in d["authors"]],
+        "cold-profile": [("GET", f"/api/users/{u}", None, None) for u in d["cold_profiles"]],
+        "post": [("POST", "/api/posts", {"Authorization": a, **json_h}, json.dumps({"body": f"bench post {i}"}))
+                 for i, (_, a) in enumerate(auth)],
+        "message": [("POST", "/api/messages", {"Authorization": a, **json_h},
+                     json.dumps({"recipient_id": random.randint(1, d["max_user"]), "body": "bench hello"}))
+                    for _, a in auth],
+    }
+    cached = [(15, reqs["trending"]), (20, reqs["job"]), (10, reqs["profile"]), (25, reqs["feed"])]
+    uncached = [(10, reqs["uncached"]), (10, reqs["cold-profile"])]
+    writes = [(7, reqs["post"]), (3, reqs["message"])]
+    out = {name: ("yard" if name in ("hello", "redis-bare", "pg-bare") else "app", [(1, r)]) for name, r in reqs.items()}
+    out["write"] = ("app", [(1, reqs["post"])])
+    out["mix"] = ("app", cached + uncached + writes)
+    return out
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.stack = Stack(args.dir)
+        self.logs = Path(args.dir) / "bench"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.results: dict[str, list[dict]] = {}
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self) -> None:
+        info = self.stack.up()
+        migrate.apply(info.primary_url)
+        self.info = info
+        env = {**os.environ, **info.env(), "PYTHONPATH": str(ROOT)}
+        if not asyncio.run(_count_users(info.primary_url)):
+            print(f"empty database: loading --preset {self.args.preset}", flush=True)
+            subprocess.run([*HMB, "seed", "--preset", self.args.preset], env=env, check=True, cwd=ROOT)
+        self.app_port, self.yard_port = free_port(set()), free_port(set())
+        app_env = {**env, "ENVIRONMENT": "production", "SECRET_KEY": SECRET, "ACCESS_TOKEN_TTL_S": "7200",
+                   "LOG_LEVEL": self.args.log_level, "MAX_PODS": "1",
+                   "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="hmb-bench-prom-"),
+                   **dict(kv.split("=", 1) for kv in self.args.env)}
+        self.app = self._spawn("hmb", [*HMB, "serve", "--host", "127.0.0.1", "--port", str(self.app_port),
+                                       "--workers", str(self.args.workers)], app_env)
+        yard_env = {**env, "YARDSTICK_PG_URL": info.replica_url}
+        self.yard = self._spawn("yardstick", [str(Path(PY).with_name("gunicorn")), "-k", "aiohttp.GunicornUVLoopWebWorker",
+                                              "-w", str(self.args.workers), "-b", f"127.0.0.1:{self.yard_port}",
+                                              "--keep-alive", "75", "bench.yardstick:create_app"], yard_env)
+        _wait_http(f"http://127.0.0.1:{self.app_port}/ready")
+        _wait_http(f"http://127.0.0.1:{self.yard_port}/hello")
+        pg = [procs.pidfile(self.stack.pgdir / n / "postmaster.pid") for n in ("primary", "replica")]
+        redis = procs.pidfile(self.stack.redisdir / "redis.pid")
+        self.groups = {"app": procs.Groups(self.app.pid, [p for p in pg if p], redis),
+                       "yard": procs.Groups(self.yard.pid, [p for p in pg if p], redis)}
+        self.data = asyncio.run(prepare(info.primary_url, Tokens(AuthSettings(Secret(SECRET))), self.args.seed))
+        self.scenarios = scenarios(self.data)
+
+    def _spawn(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "w")
+        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def wrk(self, name: str, seconds: float, record: bool = True) -> dict | None:
+        server, groups = self.scenarios[name]
+        port = self.app_port if server == "app" else self.yard_port
+        spec = write_requests(self.logs / f"{name}.lua", groups)
+        group = self.groups[server]
+        before = group.snapshot()
+        started = time.perf_counter()
+        out = subprocess.run(
+            ["wrk", f"-t{self.args.threads}", f"-c{self.args.connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s",
+             "-s", str(ROOT / "bench" / "mix.lua"), f"http://127.0.0.1:{port}"],
+            env={**os.environ, "BENCH_REQUESTS": str(spec)}, capture_output=True, text=True, check=True)
+        wall = time.perf_counter() - started
+        after = group.snapshot()
+        if not record:
+            return None
+        line = next(ln for ln in out.stdout.splitlines() if ln.startswith("BENCH "))
+        r = json.loads(line[6:])
+        cpu = procs.split(before, after)
+        r.update(
+            name=name, rps=r["requests"] / (r["duration_us"] / 1e6),
+            errors=r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"],
+            app_us=cpu["app"] / max(1, r["requests"]) * 1e6, cpu=cpu, wall=wall, load=os.getloadavg()[0],
+        )
+        self.results.setdefault(name, []).append(r)
+        print(_row(r), flush=True)
+        return r
+
+    def run(self) -> None:
+        a = self.args
+        print(f"data: {self.data['users']:,} users, " + ", ".join(f"{k} {v:,}" for k, v in self.data["counts"].items())
+              + f"; most-followed account: {self.data['top']:,} followers", flush=True)
+        print(f"load average before: {os.getloadavg()}", flush=True)
+        names = [n for n in ROUND if not a.only or n in a.only]
+        for name in names:  # warm every worker's L1 and the pools
+            self.wrk(name, 2, record=False)
+        print(_header(), flush=True)
+        for _ in range(a.rounds):
+            for name in names:
+                self.wrk(name, a.seconds)
+        for name in ("write", "mix"):
+            if not a.only or name in a.only:
+                self.wrk(name, a.seconds * (1.5 if name == "mix" else 1))
+        self.rss = {w: procs.rss_mib(w) for w in self.groups["app"].workers()}
+        if not a.skip_paced:
+            self.paced = {}
+            for name in PACED:
+                if a.only and name not in a.only:
+                    continue
+                reqs = [(m, p, h or {}, b) for _, rs in self.scenarios[name][1] for m, p, h, b in rs]
+                self.paced[name] = asyncio.run(paced(f"http://127.0.0.1:{self.app_port}", reqs, a.rate, a.paced_seconds))
+        self.plan = asyncio.run(_feed_plan(self.info.replica_url, self.data["heavy"]["id"]))
+        print(f"load average after: {os.getloadavg()}", flush=True)
+
+    def report(self) -> str:
+        out = ["", "| scenario | req/s | p50 ms | p95 ms | p99 ms | errors | app CPU µs/req | CPU: load gen / app (per worker) / PostgreSQL / Redis / other | runs |",
+               "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+        for name, runs in self.results.items():
+            out.append(_md_row(name, runs))
+        out += ["", "| ratio (same run, interleaved rounds) | value | target |", "|---|---:|---:|"]
+        for label, a, b, target in RATIOS:
+            if a in self.results and b in self.results:
+                value = _ratio(self.results[a], self.results[b])
+                out.append(f"| {label} | {value:.0%} | ≥ {target:.0%} {'✓' if value >= target else '✗'} |")
+        if getattr(self, "paced", None):
+            out += ["", f"| paced {self.args.rate:.0f} req/s, {self.args.paced_seconds:.0f} s (open loop) | achieved | p50 ms | p95 ms | p99 ms | max ms | errors |",
+                    "|---|---:|---:|---:|---:|---:|---:|"]
+            for name, p in self.paced.items():
+                out.append(f"| {name} | {p['rate']:.0f} | {p['p50']:.2f} | {p['p95']:.2f} | {p['p99']:.2f} | {p['max']:.1f} | {p['errors']} |")
+        out += ["", "RSS per worker after the mix: " + ", ".join(f"{v:.0f} MiB" for v in self.rss.values()),
+                "", f"Feed page 1 (user {self.data['heavy']['id']}, following {self.data['heavy']['following_count']}), EXPLAIN (ANALYZE, BUFFERS) on the replica:",
+                "```", self.plan, "```"]
+        return "\n".join(out)
+
+
+async def _count_users(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM users")
+    finally:
+        await conn.close()
+
+
+async def _feed_plan(url: str, user_id: int) -> str:
+    from hmb.store import posts
+
+    conn = await asyncpg.connect(url)
+    try:
+        recorder = _Recorder()  # the query text lives in hmb.store.posts.feed: capture it, don't copy it
+        await posts.feed(recorder, user_id, None, 21)
+        cold = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + recorder.sql, *recorder.args)
+        rows = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + recorder.sql, *recorder.args)
+        return "\n".join([f"first run: {cold[-1][0]}", *(r[0] for r in rows)])
+    finally:
+        await conn.close()
+
+
+class _Recorder:
+    async def fetch(self, sql: str, *args):
+        self.sql, self.args = sql, args
+        return []
+
+
+def _wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{url} did not answer 200 within {timeout}s; see var/bench/*.log")
+        time.sleep(0.3)
+
+
+def _header() -> str:
+    return f"{'scenario':<14}{'req/s':>9}{'p50':>8}{'p95':>8}{'p99':>8}{'err':>5}{'µs/req':>8}  cpu s: wrk / app (workers) / pg / redis / other   load"
+
+
+def _row(r: dict) -> str:
+    c = r["cpu"]
+    workers = "+".join(f"{v:.1f}" for v in c["workers"].values())
+    return (f"{r['name']:<14}{r['rps']:>9.0f}{r['p50'] / 1e3:>8.2f}{r['p95'] / 1e3:>8.2f}{r['p99'] / 1e3:>8.2f}"
+            f"{r['errors']:>5}{r['app_us']:>8.0f}  {c['load']:.1f} / {c['app']:.1f} ({workers}) / {c['postgres']:.1f}"
+            f" / {c['redis']:.1f} / {c['other']:.1f}   {r['load']:.2f}")
+
+
+def _md_row(name: str, runs: list[dict]) -> str:
+    mean = lambda k: statistics.mean(r[k] for r in runs)  # noqa: E731
+    cpu = lambda k: sum(r["cpu"][k] for r in runs)  # noqa: E731
+    total = sum(cpu(k) for k in ("load", "app", "postgres", "redis", "other")) or 1
+    shares = {}
+    for r in runs:
+        for i, v in enumerate(r["cpu"]["workers"].values()):
+            shares[i] = shares.get(i, 0) + v
+    workers = "/".join(f"{v / (cpu('app') or 1):.0%}" for v in shares.values())
+    return (f"| {name} | {mean('rps'):,.0f} | {mean('p50') / 1e3:.2f} | {mean('p95') / 1e3:.2f} | {mean('p99') / 1e3:.2f} "
+            f"| {sum(r['errors'] for r in runs)} | {mean('app_us'):.0f} | {cpu('load') / total:.0%} / "
+            f"{cpu('app') / total:.0%} ({workers}) / {cpu('postgres') / total:.0%} / {cpu('redis') / total:.0%} / "
+            f"{cpu('other') / total:.0%} | {len(runs)} |")
+
+
+def _ratio(a: list[dict], b: list[dict]) -> float:
+    """Mean of per-round ratios (round i of A against round i of B: the same minutes)."""
+    pairs = list(zip(a, b))
+    return statistics.mean(x["rps"] / y["rps"] for x, y in pairs)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--dir", default=str(DEFAULT_DIR), help="the stack's directory (hmb up's by default)")
+    p.add_argument("--preset", default="small", help="data set to load when the database is empty (full = 1M users)")
+    p.add_argument("--seconds", type=float, default=10)
+    p.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the read scenarios")
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--threads", type=int, default=1, help="wrk threads (it shares the 2 cores)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    p.add_argument("--rate", type=float, default=500, help="paced runs: requests per second")
+    p.add_argument("--paced-seconds", type=float, default=10)
+    p.add_argument("--skip-paced", action="store_true")
+    p.add_argument("--log-level", default="INFO", help="hmb's LOG_LEVEL (INFO: one access-log line per request)")
+    p.add_argument("--env", action="append", default=[], help="extra NAME=VALUE for hmb serve (A/B of a setting)")
+    p.add_argument("--only", nargs="*", help="scenario names to run")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", help="also write every run's figures here")
+    args = p.parse_args()
+    bench = Bench(args)
+    try:
+        bench.start()
+        bench.run()
+        print(bench.report())
+        if args.json:
+            Path(args.json).write_text(json.dumps({"results": bench.results, "paced": getattr(bench, "paced", None)},
+                                                  default=str, indent=1))
+    finally:
+        bench.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""CPU accounting from /proc: who used the cores during a run (wrk, each gunicorn worker, PostgreSQL, Redis, the rest)."""
+
+from __future__ import annotations
+
+import os
+import resource
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process, 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            pass
+    return sorted(out)
+
+
+def tree(pid: int) -> list[int]:
+    pids = [pid]
+    for child in children(pid):
+        pids += tree(child)
+    return pids
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def busy_seconds() -> float:
+    """CPU time spent by everything on the machine (all cores), from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / TICK
+
+
+def pidfile(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@dataclass
+class Groups:
+    """Named process groups; `app` is split per worker (gunicorn master excluded)."""
+
+    app_master: int
+    postgres: list[int] = field(default_factory=list)  # postmaster pids; their children are counted too
+    redis: int | None = None
+
+    def workers(self) -> list[int]:
+        return children(self.app_master)
+
+    def snapshot(self) -> dict:
+        pg = [p for root in self.postgres for p in tree(root)]
+        return {
+            "workers": {w: cpu_seconds(w) for w in self.workers()},
+            "postgres": sum(map(cpu_seconds, pg)),
+            "redis": cpu_seconds(self.redis) if self.redis else 0.0,
+            "children": _children_cpu(),
+            "busy": busy_seconds(),
+        }
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # waited-for children: each wrk run
+    return usage.ru_utime + usage.ru_stime
+
+
+def split(before: dict, after: dict) -> dict:
+    """CPU seconds per group between two snapshots; `other` is everything else on the machine."""
+    workers = {w: after["workers"][w] - before["workers"].get(w, 0.0) for w in after["workers"]}
+    out = {
+        "workers": workers,
+        "app": sum(workers.values()),
+        "postgres": max(0.0, after["postgres"] - before["postgres"]),  # a backend that exited takes its CPU along
+        "redis": after["redis"] - before["redis"],
+        "load": after["children"] - before["children"],
+    }
+    out["other"] = max(0.0, after["busy"] - before["busy"] - out["app"] - out["postgres"] - out["redis"] - out["load"])
+    return out
