@@ -67,35 +67,26 @@ async def list_followers(
     conn: asyncpg.Connection, user_id: int, before: list[int] | None, limit: int
 ) -> list[asyncpg.Record]:
     """The people following `user_id`, most recent first, with `position` for the next cursor."""
-    at_us, other = before or (None, None)
-    return await conn.fetch(
-        f"""
-        SELECT {_LIST_COLUMNS}, {_AT_US} AS position
-        FROM follows f JOIN users u ON u.id = f.follower_id
-        WHERE f.followee_id = $1
-          AND ($2::bigint IS NULL OR (f.created_at, f.follower_id) < ({_FROM_US}, $3::bigint))
-        ORDER BY f.created_at DESC, f.follower_id DESC
-        LIMIT $4
-        """,
-        user_id,
-        at_us,
-        other,
-        limit,
-    )
+    return await _list_side(conn, "follower_id", "followee_id", user_id, before, limit)
 
 
 async def list_following(
     conn: asyncpg.Connection, user_id: int, before: list[int] | None, limit: int
 ) -> list[asyncpg.Record]:
     """The people `user_id` follows, most recent first, with `position` for the next cursor."""
+    return await _list_side(conn, "followee_id", "follower_id", user_id, before, limit)
+
+
+async def _list_side(conn, shown: str, anchored: str, user_id: int, before, limit: int) -> list[asyncpg.Record]:
+    # `shown`/`anchored` are this module's column names, never input.
     at_us, other = before or (None, None)
     return await conn.fetch(
         f"""
         SELECT {_LIST_COLUMNS}, {_AT_US} AS position
-        FROM follows f JOIN users u ON u.id = f.followee_id
-        WHERE f.follower_id = $1
-          AND ($2::bigint IS NULL OR (f.created_at, f.followee_id) < ({_FROM_US}, $3::bigint))
-        ORDER BY f.created_at DESC, f.followee_id DESC
+        FROM follows f JOIN users u ON u.id = f.{shown}
+        WHERE f.{anchored} = $1
+          AND ($2::bigint IS NULL OR (f.created_at, f.{shown}) < ({_FROM_US}, $3::bigint))
+        ORDER BY f.created_at DESC, f.{shown} DESC
         LIMIT $4
         """,
         user_id,

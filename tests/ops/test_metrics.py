@@ -9,7 +9,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from hmb.appkeys import METRICS
 from hmb.ops.metrics import LogHistogram
 from hmb.ops.serve import default_metrics_dir
-from tests.conftest import wait_for
 from tests.factories import register
 
 
