@@ -4,6 +4,7 @@ Each worker is an aiohttp event loop; its concurrency is bounded by its pools an
 MAX_IN_FLIGHT, not by threads (the seed's gthread worker cannot run this app at all).
 """
 
+import logging
 import os
 import shutil
 
@@ -12,6 +13,10 @@ wsgi_app = "hmb.app:create_app"  # the factory itself, without (): aiohttp's wor
 worker_class = "hmb.ops.worker.UVLoopWorker" if os.environ.get("HMB_LOOP", "uvloop") == "uvloop" else "hmb.ops.worker.Worker"
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))  # one per core: async workers need no more
+# REUSE_PORT=1: a listening socket per worker, the kernel spreads new connections over them
+# (one worker can otherwise accept a whole burst, uvloop included: measured 0 %/100 % splits).
+# Off by default: a worker that exits drops the connections still queued on its own socket.
+reuse_port = os.environ.get("REUSE_PORT", "0") == "1"
 backlog = 2048
 # Above any load balancer's idle timeout (Render/Railway ~60 s), or reused connections get 502s.
 keepalive = int(os.environ.get("KEEPALIVE_S", "75"))
@@ -36,6 +41,10 @@ logconfig_dict = {
         "gunicorn.access": {"level": "WARNING", "handlers": ["stderr"], "propagate": False},
     },
 }
+# One access-log line per request: skip the record fields the JSON lines never show (caller's
+# file/line, thread, process); measured −11 µs of CPU per request (bench/, docs/capacity.md).
+logging._srcfile = None
+logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
 forwarded_allow_ips = os.environ.get("TRUSTED_PROXIES", "127.0.0.1")
 proc_name = "hmb"
 

@@ -152,13 +152,15 @@ class Bench:
         app_env = {**env, "ENVIRONMENT": "production", "SECRET_KEY": SECRET, "ACCESS_TOKEN_TTL_S": "7200",
                    "LOG_LEVEL": self.args.log_level, "MAX_PODS": "1",
                    "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="hmb-bench-prom-"),
+                   "REUSE_PORT": "1" if self.args.reuse_port else "0",
                    **dict(kv.split("=", 1) for kv in self.args.env)}
         self.app = self._spawn("hmb", [*HMB, "serve", "--host", "127.0.0.1", "--port", str(self.app_port),
                                        "--workers", str(self.args.workers)], app_env)
         yard_env = {**env, "YARDSTICK_PG_URL": info.replica_url}
         self.yard = self._spawn("yardstick", [str(Path(PY).with_name("gunicorn")), "-k", "aiohttp.GunicornUVLoopWebWorker",
                                               "-w", str(self.args.workers), "-b", f"127.0.0.1:{self.yard_port}",
-                                              "--keep-alive", "75", "bench.yardstick:create_app"], yard_env)
+                                              "--keep-alive", "75", *(["--reuse-port"] if self.args.reuse_port else []),
+                                              "bench.yardstick:create_app"], yard_env)
         _wait_http(f"http://127.0.0.1:{self.app_port}/ready")
         _wait_http(f"http://127.0.0.1:{self.yard_port}/hello")
         pg = [procs.pidfile(self.stack.pgdir / n / "postmaster.pid") for n in ("primary", "replica")]
@@ -215,7 +217,8 @@ class Bench:
         a = self.args
         print(f"data: {self.data['users']:,} users, " + ", ".join(f"{k} {v:,}" for k, v in self.data["counts"].items())
               + f"; most-followed account: {self.data['top']:,} followers", flush=True)
-        print(f"load average before: {os.getloadavg()}", flush=True)
+        print(f"load average before: {os.getloadavg()}; {a.workers} workers each, wrk -t{a.threads} -c{a.connections}, "
+              f"{a.seconds:.0f} s x {a.rounds} rounds, reuse_port={a.reuse_port}, LOG_LEVEL={a.log_level}", flush=True)
         names = [n for n in ROUND if not a.only or n in a.only]
         for name in names:  # warm every worker's L1 and the pools
             self.wrk(name, 2, record=False)
@@ -242,11 +245,17 @@ class Bench:
                "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
         for name, runs in self.results.items():
             out.append(_md_row(name, runs))
-        out += ["", "| ratio (same run, interleaved rounds) | value | target |", "|---|---:|---:|"]
+        out += ["", "| ratio (same run, interleaved rounds) | req/s ratio | app-CPU ratio | target |",
+                "|---|---:|---:|---:|"]
         for label, a, b, target in RATIOS:
             if a in self.results and b in self.results:
                 value = _ratio(self.results[a], self.results[b])
-                out.append(f"| {label} | {value:.0%} | ≥ {target:.0%} {'✓' if value >= target else '✗'} |")
+                # B's app CPU per request over A's: the throughput ratio the app alone would give on
+                # cores of its own, unmoved by neighbours' load (see the "other" CPU share above).
+                cpu = statistics.mean(r["app_us"] for r in self.results[b]) / statistics.mean(
+                    r["app_us"] for r in self.results[a])
+                out.append(f"| {label} | {value:.0%} {'✓' if value >= target else '✗'} | {cpu:.0%} "
+                           f"{'✓' if cpu >= target else '✗'} | ≥ {target:.0%} |")
         if getattr(self, "paced", None):
             out += ["", f"| paced {self.args.rate:.0f} req/s, {self.args.paced_seconds:.0f} s (open loop) | achieved | p50 ms | p95 ms | p99 ms | max ms | errors |",
                     "|---|---:|---:|---:|---:|---:|---:|"]
@@ -346,6 +355,8 @@ def main() -> None:
     p.add_argument("--paced-seconds", type=float, default=10)
     p.add_argument("--skip-paced", action="store_true")
     p.add_argument("--log-level", default="INFO", help="hmb's LOG_LEVEL (INFO: one access-log line per request)")
+    p.add_argument("--no-reuse-port", dest="reuse_port", action="store_false",
+                   help="keep gunicorn's shared listening socket (one worker may accept a whole burst)")
     p.add_argument("--env", action="append", default=[], help="extra NAME=VALUE for hmb serve (A/B of a setting)")
     p.add_argument("--only", nargs="*", help="scenario names to run")
     p.add_argument("--seed", type=int, default=1)

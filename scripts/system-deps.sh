@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the PostgreSQL server and Redis server from Debian's packages when they are missing.
+# Installs the PostgreSQL server, Redis server and haproxy from Debian's packages when they are missing.
 # As root it runs apt-get; as anyone else it prints exactly what to install and stops.
 set -euo pipefail
 
@@ -14,6 +14,8 @@ if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ] || [ ! -x "$pg_bin/pg_basebacku
   missing+=(postgresql postgresql-contrib)
 fi
 command -v redis-server >/dev/null || missing+=(redis-server)
+# The balancer of the local multi-pod topology (`hmb up --pods N`, tests/faults).
+[ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null || missing+=(haproxy)
 command -v python3 >/dev/null || missing+=(python3 python3-venv)
 
 [ ${#missing[@]} -eq 0 ] && exit 0

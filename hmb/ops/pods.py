@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +42,8 @@ defaults
     timeout client 60s
     timeout server 30s
     timeout queue 5s
+    # Without it a check must answer within `inter` (300 ms): a busy pod would flap out of rotation.
+    timeout check 2s
     timeout http-keep-alive {idle}s
     # Connection refused (a pod gone): retry on another pod; nothing was sent, so it is safe.
     retries 2
@@ -96,6 +97,7 @@ class Pods:
         self.state_file = self.dir / "pods.json"
         self.sock = self.dir / "haproxy.sock"
         self.info: PodsInfo | None = self._load()
+        self._children: dict[int, subprocess.Popen] = {}  # pods this process started, to reap
 
     # -- state --
     def _load(self) -> PodsInfo | None:
@@ -166,8 +168,7 @@ class Pods:
         )
         log.close()
         pod.pid = proc.pid  # `hmb serve` execs gunicorn: this is the master
-        self._children = getattr(self, "_children", {})
-        self._children[pod.pid] = proc  # reaped by us when we started it
+        self._children[pod.pid] = proc
 
     # -- haproxy --
     def config(self) -> str:
@@ -290,7 +291,7 @@ class Pods:
         os.kill(pid, signal.SIGHUP)
 
     def _wait_gone(self, master: int, members: list[int], timeout: float) -> None:
-        child = getattr(self, "_children", {}).pop(master, None)
+        child = self._children.pop(master, None)
         if child is not None:
             try:
                 child.wait(timeout)

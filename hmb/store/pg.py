@@ -33,6 +33,10 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(typ, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
 
 
+async def _no_session_state(conn: asyncpg.Connection) -> None:
+    """Pool connections carry no session state (no SET, LISTEN, cursors or advisory locks)."""
+
+
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -45,6 +49,9 @@ async def create_pool(url: str, settings: Settings, role: str) -> asyncpg.Pool:
         max_size=settings.db.pool_max,
         max_inactive_connection_lifetime=60.0,
         init=_init_connection,
+        # asyncpg still rolls back an open transaction on release; its default reset adds a round
+        # trip (RESET ALL, UNLISTEN, CLOSE ALL, advisory unlock) per release for state hmb never leaves.
+        reset=_no_session_state,
         # Sent in the startup packet: no extra round trip per connection.
         server_settings={
             "application_name": f"hmb:{settings.pod_id}:{os.getpid()}:{role}"[:63],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -17,14 +18,17 @@ from hmb.web.http import body_response, dumps
 from hmb.web.schemas.common import ErrorEnvelope
 
 _PATH_PARAM = re.compile(r"{(\w+)}")
-_SPEC = web.AppKey("openapi_body", bytes)
 REF = "#/components/schemas/{model}"
 
 
 async def openapi(request: web.Request) -> web.Response:
-    if _SPEC not in request.app:
-        request.app[_SPEC] = dumps(build(request.app[ROUTES].values()))
-    return body_response(request.app[_SPEC])
+    return body_response(_spec_body(tuple(request.app[ROUTES].values())))
+
+
+@functools.cache
+def _spec_body(routes: tuple) -> bytes:
+    """Built once per route table (a started app's state must not change)."""
+    return dumps(build(routes))
 
 
 @aiohttp_jinja2.template("docs.html")
@@ -105,7 +109,9 @@ def _websocket(route, op: dict[str, Any], schemas: dict[str, Any]) -> dict[str, 
 def _responses(route, schemas) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "success"}
     if route.response is not None:
-        ok["content"] = {"application/json": {"schema": _schema(route.response, schemas)}}
+        ok["content"] = {route.response_type: {"schema": _schema(route.response, schemas)}}
+    elif route.response_type != "application/json":
+        ok["content"] = {route.response_type: {"schema": {"type": "string"}}}
     elif route.status != 204:
         ok["content"] = {"application/json": {"schema": {"type": "object"}}}
     responses: dict[str, Any] = {str(route.status): ok}

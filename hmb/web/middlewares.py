@@ -58,6 +58,10 @@ async def core(request: web.Request, handler) -> web.StreamResponse:
         if origin_allowed:
             cors.add_headers(request, response)
         _finish_headers(request, response, served, settings, request_id, started)
+        if life.draining:
+            # Hand no connection back to the balancer's idle pool while draining: one it reused
+            # just as this worker closed it at exit would answer nothing (a 502 or a reset).
+            response.force_close()
     _log(request, response, request_id, started, route)
     metrics.finished(route.name if route else None, request.method, response.status, time.perf_counter() - started)
     return response

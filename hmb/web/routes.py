@@ -21,9 +21,9 @@ ROUTE_TABLE: list[Route] = [
     R("GET", "/health", probes.health, "probes.health", "Liveness (no I/O)", priority=CRITICAL, tag="probes"),
     R("GET", "/ready", probes.ready, "probes.ready", "Readiness: 503 while starting, draining or without a database", errors=(503,), priority=CRITICAL, tag="probes"),
     R("GET", "/startup", probes.startup, "probes.startup", "Startup: 503 until initialised", errors=(503,), priority=CRITICAL, tag="probes"),
-    R("GET", "/metrics", metrics.metrics, "probes.metrics", "Prometheus metrics for this pod (text format)", tag="probes"),
+    R("GET", "/metrics", metrics.metrics, "probes.metrics", "Prometheus metrics for this pod (text format)", response_type="text/plain", tag="probes"),
     R("GET", "/openapi.json", docs.openapi, "docs.openapi", "This OpenAPI 3.1 document", tag="docs"),
-    R("GET", "/docs", docs.reference, "docs.reference", "HTML API reference (not in production)", errors=(404,), tag="docs"),
+    R("GET", "/docs", docs.reference, "docs.reference", "HTML API reference (not in production)", errors=(404,), response_type="text/html", tag="docs"),
     # auth
     R("POST", "/api/auth/register", auth.register, "auth.register", "Create an account and sign in", 201,
       body=auth_s.RegisterIn, response=auth_s.Session, errors=(400, 409, 415, 422, 429), priority=CRITICAL, rate_limited=True, tag="auth"),
@@ -132,7 +132,7 @@ ROUTE_TABLE: list[Route] = [
       errors=(400, 401, 413, 415, 422), auth=True, idempotent=True, streams_body=True, tag="files"),
     R("GET", "/api/files/{id}", files.read, "files.get",
       "Read a file: the bytes, or a 302 to a short-lived URL. Résumés: their owner and employers they applied to only",
-      errors=(401, 404), tag="files", description="Answers 302 with `Location` when storage is S3."),
+      errors=(401, 404), response_type="*/*", tag="files", description="Answers 302 with `Location` when storage is S3."),
 ]
 
 

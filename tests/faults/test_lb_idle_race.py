@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from hmb.appkeys import LIFECYCLE
 from hmb.ops import pods as pods_mod
 from hmb.ops.pods import Pods, haproxy_available
 from tests.conftest import TEST_ENV
@@ -88,3 +89,12 @@ async def test_short_keepalive_makes_502s_and_the_shipped_one_does_not(stack, tm
     print(f"\nidle race: keepalive {SHORT_KEEPALIVE_S}s -> {dict(short)}; shipped {shipped}s -> {dict(fixed)}")
     assert short[502] > 0, f"expected the race to show with a {SHORT_KEEPALIVE_S}s keep-alive: {short}"
     assert set(fixed) == {200}, fixed
+
+
+async def test_a_draining_worker_closes_each_connection_after_its_answer(client):
+    """During a HUP the pod stays in rotation, so its balancer keeps reusing the old workers'
+    connections: a draining worker must not hand any back, or closing it at exit races a request."""
+    assert (await client.get("/health")).headers.get("Connection", "").lower() != "close"
+    client.app[LIFECYCLE].draining = True
+    response = await client.get("/health")
+    assert response.status == 200 and response.headers["Connection"].lower() == "close"

@@ -30,7 +30,7 @@ OBJECT_OF = {  # which of the victims' objects each route's {id} names
     "messages": "conversation", "files": "resume",
 }
 BODIES = {"posts.patch": {"body": "pwned"}, "jobs.patch": {"title": "pwned"}, "applications.move": {"status": "withdrawn"}}
-SQL = ["' OR '1'='1", "1; DROP TABLE users; --", "\\'; SELECT pg_sleep(5); --", "%_%", "\"; --", "' UNION SELECT password_hash FROM users --"]
+SQL = ["' OR '1'='1", "1; DROP TABLE users; --", "\\'; SELECT pg_sleep(5); --", "%_%", "\"; --", "' UNION SELECT password_hash FROM users --", "nul\x00byte"]
 
 
 def object_routes():
@@ -147,7 +147,7 @@ async def test_sql_metacharacters_in_every_query_parameter_are_harmless(client, 
 
 async def test_sql_metacharacters_in_text_bodies_are_stored_verbatim(client, world, primary):
     headers = world["alice_headers"]
-    for value in SQL:
+    for value in SQL[:-1]:  # (NUL is refused with 422: PostgreSQL text cannot hold it)
         response = await client.post("/api/posts", json={"body": value}, headers=headers)
         assert response.status == 201
         post = await response.json()

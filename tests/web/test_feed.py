@@ -154,7 +154,7 @@ async def test_trending_is_the_most_liked_recent_posts(client, make_users, prima
 
 
 async def test_trending_expiry_is_recomputed_by_one_request_while_others_get_the_previous_list(
-    make_client, make_users, redis_client
+    make_client, make_users, redis_client, launcher
 ):
     one, two = await make_client(), await make_client()
     author = await register(one)
@@ -168,6 +168,8 @@ async def test_trending_expiry_is_recomputed_by_one_request_while_others_get_the
     second = await _post(one, author, "second")
     for liker in likers:
         await one.post(f"/api/posts/{second['id']}/like", headers=liker["headers"])
+    # Trending is computed on a replica without a read position: let it see the likes.
+    await asyncio.to_thread(launcher.wait_replica_caught_up, 10)
     key = cache_keys.trending(5)
     raw = await redis_client.get(key.name)
     await redis_client.set(key.name, struct.pack("!d", time.time() - 1) + raw[8:], ex=60)

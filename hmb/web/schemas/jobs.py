@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from hmb.web.schemas.common import Cursor, Input, Limit, Output
+from hmb.web.schemas.common import MAX_ID, Cursor, Input, Limit, Output
 
 EmploymentType = Literal["full_time", "part_time", "contract", "internship", "temporary"]
 JobStatus = Literal["open", "closed"]
@@ -109,8 +109,8 @@ class JobsQuery(Input):
     location: Annotated[str | None, Field(default=None, max_length=100, description="part of the location, any case")] = None
     type: EmploymentType | None = None
     remote: bool | None = None
-    salary_min: Annotated[int | None, Field(default=None, ge=0, description="jobs paying at least this (yearly)")] = None
-    employer_id: Annotated[int | None, Field(default=None, ge=1)] = None
+    salary_min: Annotated[int | None, Field(default=None, ge=0, le=100_000_000, description="jobs paying at least this (yearly)")] = None
+    employer_id: Annotated[int | None, Field(default=None, ge=1, le=MAX_ID)] = None
     status: JobStatus = "open"
     limit: Limit = 20
     cursor: Cursor = None
@@ -118,7 +118,7 @@ class JobsQuery(Input):
 
 class ApplyIn(Input):
     cover_letter: Annotated[str, Field(max_length=10_000)] = ""
-    resume_file_id: Annotated[int, Field(ge=1, description="a file you uploaded with purpose=resume")]
+    resume_file_id: Annotated[int, Field(ge=1, le=MAX_ID, description="a file you uploaded with purpose=resume")]
 
 
 class ApplicationPatch(Input):

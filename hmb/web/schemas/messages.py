@@ -7,13 +7,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field, RootModel
 
-from hmb.web.schemas.common import Input, Output
+from hmb.web.schemas.common import MAX_ID, Input, Output
 
 MAX_BODY = 5000
 
 
 class SendIn(Input):
-    recipient_id: Annotated[int, Field(ge=1)]
+    recipient_id: Annotated[int, Field(ge=1, le=MAX_ID)]
     body: Annotated[str, Field(min_length=1, max_length=MAX_BODY, description="trimmed; 1-5000 characters")]
 
 
@@ -51,7 +51,7 @@ class ConversationPage(Output):
 
 class ReadQuery(Input):
     up_to: Annotated[
-        int | None, Field(default=None, ge=1, description="the newest message read (default: the latest)")
+        int | None, Field(default=None, ge=1, le=MAX_ID, description="the newest message read (default: the latest)")
     ] = None
 
 
@@ -64,7 +64,7 @@ class ReadMarker(Output):
 class LiveQuery(Input):
     after: Annotated[
         int | None,
-        Field(default=None, ge=0, description="the id of the last message this client saw: everything after it is replayed first"),
+        Field(default=None, ge=0, le=MAX_ID, description="the id of the last message this client saw: everything after it is replayed first"),
     ] = None
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from hmb.web.schemas.common import Cursor, Input, Limit, Output
+from hmb.web.schemas.common import MAX_ID, Cursor, Input, Limit, Output
 from hmb.web.schemas.users import file_url
 
 Body = Annotated[str, Field(min_length=1, max_length=5000)]
@@ -15,7 +15,7 @@ Body = Annotated[str, Field(min_length=1, max_length=5000)]
 
 class PostIn(Input):
     body: Body
-    image_file_id: int | None = Field(default=None, description="a post_image file you uploaded")
+    image_file_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="a post_image file you uploaded")
 
 
 class PostPatch(Input):
@@ -67,7 +67,7 @@ class PostPage(Output):
 
 
 class PostsQuery(Input):
-    author_id: int | None = Field(default=None, description="only this author's posts")
+    author_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="only this author's posts")
     limit: Limit = 20
     cursor: Cursor = None
 
