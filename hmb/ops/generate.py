@@ -20,7 +20,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import asyncpg
 import numpy as np
@@ -28,7 +28,7 @@ import numpy as np
 from hmb.security import HASHER
 
 DAY_US = 86_400_000_000
-PG_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 CHUNK_ROWS = 50_000
 PASSWORD = "hireme-demo-password"  # every generated account's password (one hash, shared)
 
@@ -47,7 +47,7 @@ class Preset:
     def scaled(self, scale: float) -> Preset:
         if scale == 1:
             return self
-        n = lambda v: max(1, round(v * scale))  # noqa: E731
+        n = lambda v: max(1, round(v * scale))
         return replace(self, users=max(50, n(self.users)), posts=n(self.posts), likes=n(self.likes),
                        jobs=n(self.jobs), applications=n(self.applications), messages=n(self.messages))
 
@@ -332,7 +332,7 @@ def build(preset: Preset, seed: int, anchor: datetime, password_hash: str) -> li
     mailbox_users = np.nonzero(mailbox)[0]
 
     hash_vocab, name_vocab = Vocab([password_hash]), Vocab(names)
-    zeros = lambda k: np.zeros(k, np.int64)  # noqa: E731
+    zeros = lambda k: np.zeros(k, np.int64)
     users = Table("users", ["id", "email", "password_hash", "name", "role", "headline", "bio", "location",
                             "created_at", "updated_at", "followers_count", "following_count", "posts_count"], [
         ("i8", ids), ("text", np.arange(n), Vocab(emails)), ("text", zeros(n), hash_vocab),
@@ -464,7 +464,7 @@ async def generate(primary_url: str, replica_urls: tuple[str, ...], preset: Pres
                    replica_timeout_s: float = 900) -> dict[str, int]:
     """Load the data set into an empty database; returns rows per table (plus `seconds`)."""
     started = time.perf_counter()
-    anchor = anchor or datetime.now(timezone.utc)
+    anchor = anchor or datetime.now(UTC)
     password_hash = await asyncio.to_thread(HASHER.hash, PASSWORD)
     stages = await asyncio.to_thread(build, preset, seed, anchor, password_hash)
     tables = [t for stage in stages for t in stage]

@@ -28,6 +28,8 @@ _STAMP = struct.Struct("!d")  # wall-clock "fresh until", shared by every pod
 GRACE = 0.5  # stale entries stay in L2 for this fraction of their TTL
 LOCK_MS = 10_000
 MAX_PENDING = 10_000
+# L1 is bounded in bytes as well as entries: 20,000 feed pages of ~9 KB would be 180 MB a worker.
+L1_MAX_BYTES = 64 * 1024 * 1024
 
 Loader = Callable[[], Awaitable[bytes]]
 
@@ -41,7 +43,7 @@ class Cache:
         # this long after the first bounds that staleness.
         self.settle_s = settle_s
         self._redeletes: set[asyncio.Task] = set()
-        self.l1: OrderedDict[str, tuple[float, float, bytes]] = OrderedDict()
+        self.l1 = _L1()
         self.counts: Counter[tuple[str, str, str]] = Counter()
         self._flights: dict[str, asyncio.Future[bytes]] = {}
         # Invalidations that could not reach Redis, replayed when it is back.
@@ -216,7 +218,7 @@ class Cache:
     def _l1_put(self, name: str, fresh_until: float, value: bytes) -> None:
         self.l1[name] = (time.time() + self.settings.l1_ttl_s, fresh_until, value)
         self.l1.move_to_end(name)
-        while len(self.l1) > self.settings.l1_max_entries:
+        while len(self.l1) > self.settings.l1_max_entries or self.l1.nbytes > L1_MAX_BYTES:
             self.l1.popitem(last=False)
 
     def stats(self) -> dict[str, dict[str, int]]:
@@ -224,6 +226,40 @@ class Cache:
         for (namespace, level, outcome), n in self.counts.items():
             out.setdefault(namespace, {})[f"{level}_{outcome}"] = n
         return out
+
+
+class _L1(OrderedDict):
+    """The L1 map (name -> (expires, fresh_until, value)), oldest first, counting its values' bytes.
+
+    Reads (`get`) are the plain dict's; only changes pay for the count.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nbytes = 0
+
+    def __setitem__(self, name: str, entry: tuple[float, float, bytes]) -> None:
+        old = super().get(name)
+        self.nbytes += len(entry[2]) - (len(old[2]) if old is not None else 0)
+        super().__setitem__(name, entry)
+
+    def __delitem__(self, name: str) -> None:
+        self.nbytes -= len(super().__getitem__(name)[2])
+        super().__delitem__(name)
+
+    def pop(self, name: str, *default):
+        if name in self:
+            self.nbytes -= len(super().__getitem__(name)[2])
+        return super().pop(name, *default)
+
+    def popitem(self, last: bool = True):
+        name, entry = super().popitem(last)
+        self.nbytes -= len(entry[2])
+        return name, entry
+
+    def clear(self) -> None:
+        super().clear()
+        self.nbytes = 0
 
 
 # Each script ends by publishing the keys on the invalidation channel (ARGV[1]), so an

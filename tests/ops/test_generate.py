@@ -3,7 +3,7 @@ counters consistent with its rows, rebuilds every index, and returns with the re
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from hmb.ops import generate
 from hmb.ops.stack import StackInfo
 
-ANCHOR = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+ANCHOR = datetime(2026, 3, 1, 12, tzinfo=UTC)
 TABLES = ("users", "follows", "posts", "likes", "jobs", "applications", "conversations", "messages",
           "conversation_members", "mailboxes")
 # Every column but the password hash (argon2 salts it at random).
