@@ -9,7 +9,7 @@ import os
 import shutil
 
 wsgi_app = "hmb.app:create_app"  # the factory itself, without (): aiohttp's worker awaits it
-# uvloop spreads keep-alive connections evenly over workers here (asyncio let one take all).
+# uvloop: the faster loop for our endpoints here (HMB_LOOP=asyncio selects the standard one).
 worker_class = "hmb.ops.worker.UVLoopWorker" if os.environ.get("HMB_LOOP", "uvloop") == "uvloop" else "hmb.ops.worker.Worker"
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))  # one per core: async workers need no more

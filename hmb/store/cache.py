@@ -131,7 +131,8 @@ class Cache:
         except RedisDown:
             return None
         gen = int(raw or 0)
-        self._l1_put(key.name, now + key.ttl, str(gen).encode())
+        if local:
+            self._l1_put(key.name, now + key.ttl, str(gen).encode())
         return gen
 
     # --- invalidation (call only after the write committed) ---------------
@@ -158,17 +159,19 @@ class Cache:
     async def close(self) -> None:
         await aio.stop([*self._redeletes, *filter(None, [self._replay_task])])
 
-    async def bump(self, lsn: int, *gen_keys: Key) -> None:
+    async def bump(self, lsn: int, *gen_keys: Key, broadcast: bool = True) -> None:
         """Move groups to generation `lsn`, the WAL position of the write that changed them.
 
         Entries of the old generation are orphaned (they expire); a reader of the new
         generation reads with `lsn` as its floor, so no lagging replica can refill the
-        group with data from before the write.
+        group with data from before the write. `broadcast=False` is for groups whose
+        readers always ask Redis (`generation(local=False)`): no L1 holds them to drop.
         """
         names = [k.name for k in gen_keys]
         self.drop_local(names)
+        channel = cache_keys.INVALIDATION_CHANNEL if broadcast else ""
         try:
-            await self.redis.call(lambda r: _run(r, _RAISE, names, lsn, cache_keys.TTL["gen"]))  # + broadcast
+            await self.redis.call(lambda r: _run(r, _RAISE, names, lsn, cache_keys.TTL["gen"], channel=channel))
         except RedisDown:
             self._pending_bumps[tuple(names)] = max(lsn, self._pending_bumps.get(tuple(names), 0))
 
@@ -271,7 +274,7 @@ for _, key in ipairs(KEYS) do
   local current = tonumber(redis.call('GET', key) or '0')
   if tonumber(ARGV[2]) > current then redis.call('SET', key, ARGV[2], 'EX', ARGV[3]) end
 end
-redis.call('PUBLISH', ARGV[1], table.concat(KEYS, '\\n'))
+if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], table.concat(KEYS, '\\n')) end
 """
 _DELETE = """
 for _, key in ipairs(KEYS) do redis.call('DEL', key) end
@@ -279,8 +282,8 @@ redis.call('PUBLISH', ARGV[1], table.concat(KEYS, '\\n'))
 """
 
 
-async def _run(client, script: str, names: list[str], *args) -> None:
-    await client.register_script(script)(keys=names, args=[cache_keys.INVALIDATION_CHANNEL, *args])
+async def _run(client, script: str, names: list[str], *args, channel: str = cache_keys.INVALIDATION_CHANNEL) -> None:
+    await client.register_script(script)(keys=names, args=[channel, *args])
 
 
 async def listen_for_invalidations(cache: Cache, on_message: Callable[[list[str]], None] | None = None) -> None:

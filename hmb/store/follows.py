@@ -131,7 +131,10 @@ class FeedFanout:
         try:
             # Read at the commit's position: the follower list as of this post.
             ids = await self.db.read(follower_ids, author_id, 0, self.INLINE, floor=lsn)
-            await self.cache.bump(lsn, cache_keys.feed_gen(author_id), *map(cache_keys.feed_gen, ids))
+            # Feed generations are always read from Redis, so no worker's L1 needs telling.
+            await self.cache.bump(
+                lsn, cache_keys.feed_gen(author_id), *map(cache_keys.feed_gen, ids), broadcast=False
+            )
         except Exception:
             # The post is committed; failing its response now would invite a duplicate retry.
             # Followers' cached pages then expire within the feed TTL instead.
@@ -150,7 +153,7 @@ class FeedFanout:
                 ids = await self.db.read(follower_ids, author_id, after_id, self.CHUNK, floor=lsn)
                 if not ids:
                     break
-                await self.cache.bump(lsn, *map(cache_keys.feed_gen, ids))
+                await self.cache.bump(lsn, *map(cache_keys.feed_gen, ids), broadcast=False)
                 done += len(ids)
                 after_id = ids[-1]
         except asyncio.CancelledError:
