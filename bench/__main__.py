@@ -151,6 +151,8 @@ class Bench:
         self.app_port, self.yard_port = free_port(set()), free_port(set())
         app_env = {**env, "ENVIRONMENT": "production", "SECRET_KEY": SECRET, "ACCESS_TOKEN_TTL_S": "7200",
                    "LOG_LEVEL": self.args.log_level, "MAX_PODS": "1",
+                   # wrk replays a few hundred users at thousands of req/s: lift the per-sender limit.
+                   "MESSAGES_PER_MIN": "1000000",
                    "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="hmb-bench-prom-"),
                    "REUSE_PORT": "1" if self.args.reuse_port else "0",
                    **dict(kv.split("=", 1) for kv in self.args.env)}

@@ -29,6 +29,7 @@ from hmb.config import Settings
 from hmb.ops.heartbeat import heartbeat_ctx
 from hmb.ops.metrics import Metrics
 from hmb.security import Passwords, Tokens
+from hmb.store import idempotency
 from hmb.store.cache import Cache, listen_for_invalidations
 from hmb.store.follows import FeedFanout
 from hmb.store.ratelimit import RateLimiter
@@ -105,7 +106,7 @@ async def _fanout(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
-    """The worker's long-running tasks: replica monitor, L1 invalidation listener, revocation poll."""
+    """The worker's long-running tasks: replica monitor, L1 invalidation listener, revocation poll, key sweep."""
     monitor = ReplicaMonitor(app[DB])
     await monitor.tick()  # know the nodes' state before the first request
     revoked = app[REVOKED]
@@ -113,6 +114,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         _spawn(monitor.run()),
         _spawn(listen_for_invalidations(app[CACHE], revoked.on_broadcast)),
         _spawn(revoked.poll(app[DB])),
+        _spawn(idempotency.sweep(app[DB])),
     ]
     app[LIFECYCLE].background = tasks
     yield

@@ -98,6 +98,7 @@ class WebSettings:
     shed_reserve: int = 64
     retry_after_s: int = 1
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
+    messages_per_min: int = 60  # per sender; a person typing never gets near it, a spammer does
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,7 @@ class Settings:
                 max_in_flight=env.get("MAX_IN_FLIGHT", int, 512, minimum=1),
                 shed_reserve=env.get("SHED_RESERVE", int, 64, minimum=0),
                 trusted_proxies=env.csv("TRUSTED_PROXIES", ("127.0.0.1",)),
+                messages_per_min=env.get("MESSAGES_PER_MIN", int, 60, minimum=1),
             ),
             storage=StorageSettings(
                 backend=env.choice("STORAGE_BACKEND", ("local", "s3"), "local"),

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
+
 import asyncpg
+
+from hmb.errors import HmbError
+
+log = logging.getLogger("hmb.idempotency")
 
 
 async def claim(conn: asyncpg.Connection, user_id: int, key: str, route: str, fingerprint: bytes) -> asyncpg.Record | None:
@@ -43,9 +51,35 @@ async def record(conn: asyncpg.Connection, user_id: int, key: str, status: int, 
     )
 
 
-async def purge_older_than(conn: asyncpg.Connection, hours: int) -> int:
-    """Keys are kept for a day (clients retry within minutes); run from `hmb` maintenance."""
+async def purge_batch(conn: asyncpg.Connection, hours: int, batch: int) -> int:
+    """Delete up to `batch` keys older than `hours`; returns how many went."""
     result = await conn.execute(
-        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)", hours
+        """
+        DELETE FROM idempotency_keys WHERE ctid IN (
+            SELECT ctid FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1) LIMIT $2
+        )
+        """,
+        hours,
+        batch,
     )
     return int(result.split()[-1])
+
+
+async def sweep(db, keep_hours: int = 24, every_s: float = 3600.0, batch: int = 5000) -> None:
+    """For the worker's life: drop keys clients can no longer be retrying (kept a day).
+
+    Every worker sweeps, each at its own random offset; short batches keep locks brief.
+    """
+    await asyncio.sleep(random.uniform(0, every_s))
+    while True:
+        try:
+            while await _purge(db, keep_hours, batch) == batch:
+                pass
+        except HmbError as exc:
+            log.warning("idempotency sweep skipped", extra={"error": exc.message})
+        await asyncio.sleep(every_s)
+
+
+async def _purge(db, keep_hours: int, batch: int) -> int:
+    async with db.write() as w:
+        return await purge_batch(w.conn, keep_hours, batch)

@@ -5,21 +5,23 @@ from __future__ import annotations
 from aiohttp import web
 
 from hmb.appkeys import DB, LIMITER, PASSWORDS, REDIS, REVOKED, SETTINGS, TOKENS
-from hmb.errors import NotFound, RateLimited, Unauthorized
+from hmb.errors import NotFound, Unauthorized
 from hmb.security import hash_refresh
 from hmb.store import cache_keys, sessions, users
 from hmb.web.http import client_ip, json_response, parse_body
 from hmb.web.identity import caller
+from hmb.web.throttle import throttle
 from hmb.web.schemas.auth import LoginIn, LogoutIn, Me, RefreshIn, RegisterIn
 
 BAD_LOGIN = "the email or password is not right"
+TOO_MANY = "too many attempts; wait before trying again"
 
 
 async def register(request: web.Request) -> web.Response:
     body = await parse_body(request, RegisterIn)
     app = request.app
     auth = app[SETTINGS].auth
-    verdict = await _throttle(request, "register-ip", _ip(request), auth.register_per_ip_per_min)
+    verdict = await throttle(request, "register-ip", _ip(request), auth.register_per_ip_per_min, TOO_MANY)
     password_hash = await app[PASSWORDS].hash(body.password)
     async with app[DB].write() as w:
         user = await users.insert_user(w.conn, body.email, password_hash, body.name, body.role)
@@ -33,8 +35,8 @@ async def login(request: web.Request) -> web.Response:
     app = request.app
     auth = app[SETTINGS].auth
     # Throttle before hashing: the hash is the expensive part an attacker wants us to pay.
-    verdict = await _throttle(request, "login-ip", _ip(request), auth.login_per_ip_per_min)
-    await _throttle(request, "login-account", body.email, auth.login_per_account_per_min)
+    verdict = await throttle(request, "login-ip", _ip(request), auth.login_per_ip_per_min, TOO_MANY)
+    await throttle(request, "login-account", body.email, auth.login_per_account_per_min, TOO_MANY)
     row = await app[DB].strong_read(users.get_login, body.email)
     matches, needs_rehash = await app[PASSWORDS].verify(row["password_hash"] if row else None, body.password)
     if not matches or row is None:
@@ -107,10 +109,3 @@ async def _start_session(request: web.Request, conn, user_id: int, role: str) ->
 
 def _ip(request: web.Request) -> str:
     return client_ip(request, request.app[SETTINGS].web.trusted_proxies)
-
-
-async def _throttle(request: web.Request, scope: str, subject: str, limit: int):
-    verdict = await request.app[LIMITER].hit(scope, subject, limit)
-    if not verdict.allowed:
-        raise RateLimited(verdict.reset_s, "too many attempts; wait before trying again", verdict.headers())
-    return verdict

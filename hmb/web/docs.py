@@ -114,6 +114,15 @@ def _responses(route, schemas) -> dict[str, Any]:
         ok["content"] = {route.response_type: {"schema": {"type": "string"}}}
     elif route.status != 204:
         ok["content"] = {"application/json": {"schema": {"type": "object"}}}
+    if route.rate_limited:
+        ok["headers"] = {
+            name: {"description": text, "schema": {"type": "integer"}}
+            for name, text in (
+                ("X-RateLimit-Limit", "requests allowed per window"),
+                ("X-RateLimit-Remaining", "requests left in this window"),
+                ("X-RateLimit-Reset", "seconds until the window resets"),
+            )
+        }
     responses: dict[str, Any] = {str(route.status): ok}
     error_ref = {"$ref": REF.format(model="ErrorEnvelope")}
     codes = set(route.errors) | ({401} if route.auth else set()) | {500}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hmb.appkeys import DB, REDIS
+from hmb.appkeys import DB, REDIS, SETTINGS
 from hmb.errors import Invalid, NotFound
 from hmb.store import live, messages
 from hmb.store.router import Write
@@ -16,6 +16,7 @@ from hmb.web.http import json_response, parse_body, parse_query, path_id
 from hmb.web.identity import caller
 from hmb.web.idempotency import create_once
 from hmb.web.pagination import decode_cursor, page
+from hmb.web.throttle import throttle
 from hmb.web.schemas.common import PageQuery
 from hmb.web.schemas.messages import Conversation, Message, ReadMarker, ReadQuery, SendIn
 
@@ -25,6 +26,8 @@ async def send(request: web.Request) -> web.Response:
     body = await parse_body(request, SendIn)
     if body.recipient_id == principal.user_id:
         raise Invalid(fields={"recipient_id": "you cannot message yourself"})
+    limit = request.app[SETTINGS].web.messages_per_min
+    verdict = await throttle(request, "send", str(principal.user_id), limit, "you are sending too fast; wait a moment")
     redis = request.app[REDIS]
 
     async def create(w: Write) -> dict:
@@ -35,7 +38,9 @@ async def send(request: web.Request) -> web.Response:
         w.on_commit(lambda lsn: live.publish(redis, sent, lsn))
         return _message(sent.message)
 
-    return await create_once(request, principal, create)
+    response = await create_once(request, principal, create)
+    response.headers.update(verdict.headers())
+    return response
 
 
 async def list_conversations(request: web.Request) -> web.Response:

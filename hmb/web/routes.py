@@ -107,7 +107,7 @@ ROUTE_TABLE: list[Route] = [
       query=common_s.PageQuery, response=messages_s.ConversationPage, errors=(400, 401, 422), auth=True, tag="messages"),
     R("POST", "/api/messages", messages.send, "messages.send",
       "Send a message (the first one to someone starts the conversation); delivered live to their sockets", 201,
-      body=messages_s.SendIn, response=messages_s.Message, errors=(400, 401, 415, 422), auth=True, idempotent=True,
+      body=messages_s.SendIn, response=messages_s.Message, errors=(400, 401, 415, 422, 429), auth=True, idempotent=True, rate_limited=True,
       priority=CRITICAL, tag="messages"),
     R("GET", "/api/messages/conversations/{id}", messages.list_messages, "messages.conversation",
       "A conversation's messages, newest first (its two members only)",

@@ -7,6 +7,8 @@ import asyncio
 from aiohttp import web
 
 from hmb.app import create_app
+from hmb.appkeys import DB
+from hmb.store import idempotency
 from hmb.web.http import parse_body
 from hmb.web.identity import caller
 from hmb.web.idempotency import create_once
@@ -63,3 +65,16 @@ async def test_keys_are_per_user(aiohttp_client, settings):
     first = await client.post("/test/notes", json={"bio": "y"}, headers={**a["headers"], "Idempotency-Key": "same"})
     second = await client.post("/test/notes", json={"bio": "y"}, headers={**b["headers"], "Idempotency-Key": "same"})
     assert (await first.json())["id"] != (await second.json())["id"]
+
+
+async def test_keys_older_than_a_day_are_swept_in_batches(client, primary):
+    user = await register(client)
+    await primary.executemany(
+        "INSERT INTO idempotency_keys (user_id, key, route, request_hash, status, body, created_at)"
+        " VALUES ($1, $2, 'r', '\\x00', 201, '{}', now() - make_interval(hours => $3))",
+        [(user["user"]["id"], f"k{i}", 30 if i < 7 else 1) for i in range(10)],
+    )
+    async with client.server.app[DB].write() as w:
+        assert await idempotency.purge_batch(w.conn, 24, 5) == 5
+        assert await idempotency.purge_batch(w.conn, 24, 5) == 2
+    assert await primary.fetchval("SELECT count(*) FROM idempotency_keys") == 3

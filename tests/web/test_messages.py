@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from tests.web.test_jobs import assert_error, register
 
@@ -152,3 +153,15 @@ async def test_send_honours_idempotency_key(client, primary):
     assert {r.status for r in responses} == {201}
     assert len({(await r.json())["id"] for r in responses}) == 1
     assert await primary.fetchval("SELECT count(*) FROM messages") == 1
+
+
+async def test_sending_too_fast_is_429_and_nothing_is_stored(make_client, settings, primary):
+    client = await make_client(settings.with_(web=replace(settings.web, messages_per_min=3)))
+    sender, recipient = await register(client), await register(client)
+    for i in range(3):
+        ok = await client.post("/api/messages", json={"recipient_id": recipient["user"]["id"], "body": f"hi {i}"}, headers=sender["headers"])
+        assert ok.status == 201 and ok.headers["X-RateLimit-Limit"] == "3"
+    refused = await client.post("/api/messages", json={"recipient_id": recipient["user"]["id"], "body": "again"}, headers=sender["headers"])
+    assert refused.status == 429
+    assert (await refused.json())["error"]["code"] == "rate_limited" and int(refused.headers["Retry-After"]) >= 1
+    assert await primary.fetchval("SELECT count(*) FROM messages WHERE sender_id = $1", sender["user"]["id"]) == 3
