@@ -120,13 +120,13 @@ def stats_cmd(with_keys: bool) -> None:
     live = sum(p.live_workers for p in snap.pods)
     click.echo(f"from {live} live worker(s) in {len(snap.pods)} pod(s)")
     header = f"{'NAMESPACE':<12}{'TTL':>6}{'LOOKUPS':>10}{'L1 HIT':>8}{'L2 HIT':>8}{'DB LOADS':>10}{'L2 ERR':>8}"
-    click.echo(header + (f"{'KEYS':>8}" if with_keys else ""))
+    click.echo(header + (f"{'ENTRIES':>9}" if with_keys else ""))
     for ns in cache_keys.TTL:
         c = snap.cache.get(ns, {})
         lookups = c.get("l1_hit", 0) + c.get("l1_miss", 0)
         loads = c.get("l2_miss", 0) + c.get("l2_error", 0)
         line = (f"{ns:<12}{cache_keys.TTL[ns]:>6}{lookups:>10}{pct(hit_rate(c, 'l1')):>8}{pct(hit_rate(c, 'l2')):>8}"
                 f"{loads:>10}{c.get('l2_error', 0):>8}")
-        click.echo(line + (f"{counts.get(ns, 0):>8}" if with_keys else ""))
+        click.echo(line + (f"{counts.get(ns, 0):>9}" if with_keys else ""))
     if not r.up:
         sys.exit(ExitStatus.UNHEALTHY)
