@@ -52,6 +52,13 @@ def stack() -> StackInfo:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def scratch_files():
+    """Uploads of the local backend land in a scratch directory, removed after the run."""
+    yield
+    shutil.rmtree(TEST_ENV["STORAGE_DIR"], ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def launcher(stack: StackInfo) -> Stack:
     """The stack's controls, for tests that stop, pause or kill its parts."""
