@@ -15,6 +15,7 @@ from hmb.errors import Forbidden, NotFound
 from hmb.security import Principal
 from hmb.store import cache_keys, jobs
 from hmb.store.router import Write
+from hmb.web import cached
 from hmb.web.http import body_response, dumps, json_response, parse_body, parse_query, path_id
 from hmb.web.identity import caller
 from hmb.web.idempotency import create_once
@@ -39,21 +40,17 @@ async def search(request: web.Request) -> web.Response:
         after=tuple(position) if position else None,
         limit=query.limit + 1,
     )
-    db, cache = request.app[DB], request.app[CACHE]
+    db = request.app[DB]
 
-    async def load(floor: int | None = None) -> bytes:
+    async def load(floor: int | None) -> bytes:
         rows = await db.read(jobs.search_jobs, criteria, floor=floor)
         key = (lambda r: [r["rank"], r["id"]]) if query.q else (lambda r: [r["id"]])
         result = page(rows, query.limit, key)
         result["items"] = [_summary(r) for r in result["items"]]
         return dumps(result)
 
-    gen = await cache.generation(cache_keys.jobs_gen())
-    if gen is None:  # Redis cannot say which generation is current: don't cache
-        return body_response(await load(), headers={"X-Cache": "bypass"})
-    key = cache_keys.jobs_search(gen, cache_text(query))
-    body, level = await cache.get_or_load(key, lambda: load(floor=gen))
-    return body_response(body, headers={"X-Cache": level})
+    text = cache_text(query)
+    return await cached.by_generation(request, cache_keys.jobs_gen(), lambda g: cache_keys.jobs_search(g, text), load)
 
 
 def normalise(query: JobsQuery) -> JobsQuery:

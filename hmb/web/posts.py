@@ -8,6 +8,7 @@ from hmb.appkeys import CACHE, DB, FANOUT
 from hmb.errors import Forbidden, Invalid, NotFound
 from hmb.store import cache_keys, files, posts
 from hmb.store.router import Write
+from hmb.web import cached
 from hmb.web.http import body_response, dumps, extend_object, json_response, parse_body, parse_query, path_id
 from hmb.web.identity import caller, optional_caller
 from hmb.web.idempotency import create_once
@@ -31,18 +32,17 @@ async def list_posts(request: web.Request) -> web.Response:
     query = parse_query(request, PostsQuery)
     position = decode_cursor(query.cursor, (int,))
     before_id = position[0] if position else None
-    db, cache = request.app[DB], request.app[CACHE]
+    db = request.app[DB]
 
-    async def load(floor: int | None = None) -> bytes:
+    async def load(floor: int | None) -> bytes:
         rows = await db.read(posts.list_posts, query.author_id, before_id, query.limit + 1, floor=floor)
         return _page_body(rows, query.limit)
 
-    gen = None if query.author_id else await cache.generation(cache_keys.posts_gen())
-    if gen is None:
-        return body_response(await load(), headers={"X-Cache": "bypass"})
-    key = cache_keys.posts_list(gen, query.cursor or "", query.limit)
-    body, level = await cache.get_or_load(key, lambda: load(floor=gen))
-    return body_response(body, headers={"X-Cache": level})
+    if query.author_id:
+        return body_response(await load(None), headers={"X-Cache": "bypass"})
+    return await cached.by_generation(
+        request, cache_keys.posts_gen(), lambda g: cache_keys.posts_list(g, query.cursor or "", query.limit), load
+    )
 
 
 async def create_post(request: web.Request) -> web.Response:
@@ -147,20 +147,18 @@ async def feed(request: web.Request) -> web.Response:
     query = parse_query(request, PageQuery)
     position = decode_cursor(query.cursor, (int,))
     before_id = position[0] if position else None
-    db, cache = request.app[DB], request.app[CACHE]
+    db, uid = request.app[DB], principal.user_id
 
-    async def load(floor: int | None = None) -> bytes:
-        rows = await db.read(posts.feed, principal.user_id, before_id, query.limit + 1, floor=floor)
+    async def load(floor: int | None) -> bytes:
+        rows = await db.read(posts.feed, uid, before_id, query.limit + 1, floor=floor)
         return _page_body(rows, query.limit)
 
-    # From Redis, not this worker's L1: a followee's post must show on the very next read,
-    # even on a worker whose invalidation broadcast is still in flight.
-    gen = await cache.generation(cache_keys.feed_gen(principal.user_id), local=False)
-    if gen is None:
-        return body_response(await load(), headers={"X-Cache": "bypass"})
-    key = cache_keys.feed(principal.user_id, gen, query.cursor or "", query.limit)
-    body, level = await cache.get_or_load(key, lambda: load(floor=gen))
-    return body_response(body, headers={"X-Cache": level})
+    def key_for(gen: int) -> cache_keys.Key:
+        return cache_keys.feed(uid, gen, query.cursor or "", query.limit)
+
+    # The generation from Redis, not this worker's L1: a followee's post must show on the very
+    # next read, even on a worker whose invalidation broadcast is still in flight.
+    return await cached.by_generation(request, cache_keys.feed_gen(uid), key_for, load, local=False)
 
 
 async def trending(request: web.Request) -> web.Response:

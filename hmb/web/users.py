@@ -11,6 +11,7 @@ from hmb.errors import Invalid, NotFound
 from hmb.store import cache_keys, follows, users
 from hmb.store.router import Write
 from hmb.web import files as file_uploads
+from hmb.web import cached
 from hmb.web.http import body_response, dumps, extend_object, json_response, parse_body, parse_query, path_id
 from hmb.web.identity import caller, optional_caller
 from hmb.web.pagination import decode_cursor, page
@@ -45,22 +46,19 @@ async def list_users(request: web.Request) -> web.Response:
     query = parse_query(request, UsersQuery)
     position = decode_cursor(query.cursor, (int,))
     before_id = position[0] if position else None
-    db, cache = request.app[DB], request.app[CACHE]
+    db = request.app[DB]
 
-    async def load(floor: int | None = None) -> bytes:
+    async def load(floor: int | None) -> bytes:
         rows = await db.read(users.list_users, query.q, before_id, query.limit + 1, floor=floor)
         result = page(rows, query.limit, lambda r: [r["id"]])
         result["items"] = [Profile.model_validate(dict(r)).model_dump() for r in result["items"]]
         return dumps(result)
 
     if query.q:  # searches are too varied to be worth caching
-        return body_response(await load())
-    gen = await cache.generation(cache_keys.users_gen())
-    if gen is None:
-        return body_response(await load(), headers={"X-Cache": "bypass"})
-    key = cache_keys.users_list(gen, query.cursor or "", query.limit)
-    body, level = await cache.get_or_load(key, lambda: load(floor=gen))
-    return body_response(body, headers={"X-Cache": level})
+        return body_response(await load(None))
+    return await cached.by_generation(
+        request, cache_keys.users_gen(), lambda g: cache_keys.users_list(g, query.cursor or "", query.limit), load
+    )
 
 
 async def patch_me(request: web.Request) -> web.Response:
