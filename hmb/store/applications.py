@@ -79,27 +79,23 @@ async def set_status(conn: asyncpg.Connection, application_id: int, status: str)
 async def list_for_job(
     conn: asyncpg.Connection, job_id: int, status: str | None, before_id: int | None, limit: int
 ) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        f"""{SELECT}
-        WHERE a.job_id = $1 AND ($2::text IS NULL OR a.status = $2) AND ($3::bigint IS NULL OR a.id < $3)
-        ORDER BY a.id DESC LIMIT $4
-        """,
-        job_id,
-        status,
-        before_id,
-        limit,
-    )
+    return await _list_by(conn, "job_id", job_id, status, before_id, limit)
 
 
 async def list_for_applicant(
     conn: asyncpg.Connection, applicant_id: int, status: str | None, before_id: int | None, limit: int
 ) -> list[asyncpg.Record]:
+    return await _list_by(conn, "applicant_id", applicant_id, status, before_id, limit)
+
+
+async def _list_by(conn, column: str, value: int, status: str | None, before_id: int | None, limit: int):
+    # `column` is one of this module's names above, never input.
     return await conn.fetch(
         f"""{SELECT}
-        WHERE a.applicant_id = $1 AND ($2::text IS NULL OR a.status = $2) AND ($3::bigint IS NULL OR a.id < $3)
+        WHERE a.{column} = $1 AND ($2::text IS NULL OR a.status = $2) AND ($3::bigint IS NULL OR a.id < $3)
         ORDER BY a.id DESC LIMIT $4
         """,
-        applicant_id,
+        value,
         status,
         before_id,
         limit,

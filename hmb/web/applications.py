@@ -16,7 +16,7 @@ from hmb.store.router import Write
 from hmb.web.http import json_response, parse_body, parse_query, path_id
 from hmb.web.identity import caller
 from hmb.web.idempotency import create_once
-from hmb.web.pagination import decode_cursor, page
+from hmb.web.pagination import decode_id_cursor, page
 from hmb.web.schemas.jobs import Application, ApplicationPatch, ApplicationsQuery, ApplyIn
 
 ACTIVE = ("submitted", "reviewing", "interview")
@@ -89,7 +89,7 @@ async def list_for_job(request: web.Request) -> web.Response:
     principal = caller(request)
     job_id = path_id(request)
     query = parse_query(request, ApplicationsQuery)
-    position = decode_cursor(query.cursor, (int,))
+    before_id = decode_id_cursor(query.cursor)
     db = request.app[DB]
     job = await db.read(jobs.get_job, job_id)
     if job is None:
@@ -97,7 +97,7 @@ async def list_for_job(request: web.Request) -> web.Response:
     if job["employer_id"] != principal.user_id:
         raise Forbidden("only the employer who posted this job can see its applications")
     rows = await db.read(
-        applications.list_for_job, job_id, query.status, position[0] if position else None, query.limit + 1
+        applications.list_for_job, job_id, query.status, before_id, query.limit + 1
     )
     return json_response(_page(rows, query.limit))
 
@@ -105,12 +105,12 @@ async def list_for_job(request: web.Request) -> web.Response:
 async def list_mine(request: web.Request) -> web.Response:
     principal = caller(request)
     query = parse_query(request, ApplicationsQuery)
-    position = decode_cursor(query.cursor, (int,))
+    before_id = decode_id_cursor(query.cursor)
     rows = await request.app[DB].read(
         applications.list_for_applicant,
         principal.user_id,
         query.status,
-        position[0] if position else None,
+        before_id,
         query.limit + 1,
     )
     return json_response(_page(rows, query.limit))

@@ -15,7 +15,7 @@ from hmb.store.router import Write
 from hmb.web.http import json_response, parse_body, parse_query, path_id
 from hmb.web.identity import caller
 from hmb.web.idempotency import create_once
-from hmb.web.pagination import decode_cursor, page
+from hmb.web.pagination import decode_id_cursor, page
 from hmb.web.throttle import throttle
 from hmb.web.schemas.common import PageQuery
 from hmb.web.schemas.messages import Conversation, Message, ReadMarker, ReadQuery, SendIn
@@ -46,9 +46,9 @@ async def send(request: web.Request) -> web.Response:
 async def list_conversations(request: web.Request) -> web.Response:
     principal = caller(request)
     query = parse_query(request, PageQuery)
-    position = decode_cursor(query.cursor, (int,))
+    before_id = decode_id_cursor(query.cursor)
     rows = await request.app[DB].read(
-        messages.list_conversations, principal.user_id, position[0] if position else None, query.limit + 1
+        messages.list_conversations, principal.user_id, before_id, query.limit + 1
     )
     result = page(rows, query.limit, lambda r: [r["message_id"]])
     result["items"] = [_conversation(r) for r in result["items"]]
@@ -59,9 +59,9 @@ async def list_messages(request: web.Request) -> web.Response:
     principal = caller(request)
     conversation_id = path_id(request)
     query = parse_query(request, PageQuery)
-    position = decode_cursor(query.cursor, (int,))
+    before_id = decode_id_cursor(query.cursor)
     rows = await request.app[DB].read(
-        messages.list_messages, conversation_id, principal.user_id, position[0] if position else None, query.limit + 1
+        messages.list_messages, conversation_id, principal.user_id, before_id, query.limit + 1
     )
     if rows is None:
         raise NotFound("no such conversation")

@@ -37,3 +37,9 @@ def page(rows: Sequence[Any], limit: int, position: Callable[[Any], list[Any]]) 
     items = list(rows[:limit])
     next_cursor = encode_cursor(position(items[-1])) if len(rows) > limit and items else None
     return {"items": items, "next_cursor": next_cursor}
+
+
+def decode_id_cursor(cursor: str | None) -> int | None:
+    """The id a keyset-by-id cursor holds (None on the first page); bad cursors are 400."""
+    position = decode_cursor(cursor, (int,))
+    return position[0] if position else None

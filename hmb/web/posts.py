@@ -12,7 +12,7 @@ from hmb.web import cached
 from hmb.web.http import body_response, dumps, extend_object, json_response, parse_body, parse_query, path_id
 from hmb.web.identity import caller, optional_caller
 from hmb.web.idempotency import create_once
-from hmb.web.pagination import decode_cursor, page
+from hmb.web.pagination import decode_id_cursor, page
 from hmb.web.schemas.common import PageQuery
 from hmb.web.schemas.posts import Post, PostDetail, PostIn, PostPatch, PostsQuery, TrendingQuery
 
@@ -30,8 +30,7 @@ def _page_body(rows, limit: int) -> bytes:
 async def list_posts(request: web.Request) -> web.Response:
     """Everyone's posts (cached per page under one generation) or one author's (not cached)."""
     query = parse_query(request, PostsQuery)
-    position = decode_cursor(query.cursor, (int,))
-    before_id = position[0] if position else None
+    before_id = decode_id_cursor(query.cursor)
     db = request.app[DB]
 
     async def load(floor: int | None) -> bytes:
@@ -145,8 +144,7 @@ async def feed(request: web.Request) -> web.Response:
     """The caller's feed, newest first, cached per page under the caller's feed generation."""
     principal = caller(request)
     query = parse_query(request, PageQuery)
-    position = decode_cursor(query.cursor, (int,))
-    before_id = position[0] if position else None
+    before_id = decode_id_cursor(query.cursor)
     db, uid = request.app[DB], principal.user_id
 
     async def load(floor: int | None) -> bytes:

@@ -14,7 +14,7 @@ from hmb.web import files as file_uploads
 from hmb.web import cached
 from hmb.web.http import body_response, dumps, extend_object, json_response, parse_body, parse_query, path_id
 from hmb.web.identity import caller, optional_caller
-from hmb.web.pagination import decode_cursor, page
+from hmb.web.pagination import decode_cursor, decode_id_cursor, page
 from hmb.web.schemas.auth import Me
 from hmb.web.schemas.common import PageQuery
 from hmb.web.schemas.users import Profile, ProfileDetail, ProfilePatch, UsersQuery
@@ -44,8 +44,7 @@ async def get_profile(request: web.Request) -> web.Response:
 
 async def list_users(request: web.Request) -> web.Response:
     query = parse_query(request, UsersQuery)
-    position = decode_cursor(query.cursor, (int,))
-    before_id = position[0] if position else None
+    before_id = decode_id_cursor(query.cursor)
     db = request.app[DB]
 
     async def load(floor: int | None) -> bytes:
