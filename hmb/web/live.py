@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 import orjson
 from aiohttp import WSMsgType, web
 
-from hmb.appkeys import DB, LIFECYCLE, LIVE, REVOKED, SETTINGS, TOKENS
+from hmb.appkeys import DB, LIVE, REVOKED, SETTINGS, TOKENS
 from hmb.errors import HmbError, Invalid
 from hmb.security import Principal
 from hmb.store import messages
@@ -117,17 +117,10 @@ async def socket(request: web.Request) -> web.WebSocketResponse:
     hub = request.app[LIVE]
     ws = web.WebSocketResponse(heartbeat=hub.heartbeat_s)
     await ws.prepare(request)
-    # An open socket is not a request in flight: the admission limit must not count it
-    # (the core middleware decrements again when this handler returns).
-    life = request.app[LIFECYCLE]
-    life.in_flight -= 1
-    try:
-        if principal is None:
-            principal = await _first_frame_auth(request, ws, hub.auth_timeout_s)
-        if principal is not None:
-            await _serve(request.app, hub, ws, principal, query.after)
-    finally:
-        life.in_flight += 1
+    if principal is None:
+        principal = await _first_frame_auth(request, ws, hub.auth_timeout_s)
+    if principal is not None:
+        await _serve(request.app, hub, ws, principal, query.after)
     return ws
 
 

@@ -30,6 +30,7 @@ class Route:
     priority: str = NORMAL
     idempotent: bool = False  # a create that honours Idempotency-Key
     rate_limited: bool = False
+    long_lived: bool = False  # a WebSocket: not counted as in flight once admitted
     body_type: str = "application/json"  # the request body's media type in OpenAPI
     response_type: str = "application/json"  # the success answer's media type in OpenAPI
     streams_body: bool = False  # the handler streams its body and enforces its own size limit

@@ -43,17 +43,24 @@ async def core(request: web.Request, handler) -> web.StreamResponse:
     metrics = app[METRICS]
     metrics.in_flight.inc()
     life.in_flight += 1
+    counted = True
     try:
         if cors.is_preflight(request):
             response = cors.preflight(request, origin_allowed)
         else:
             _admit(request, route, life.in_flight, settings.web)
+            if route is not None and route.long_lived:
+                # An open WebSocket is admitted like any request, then is no request in flight.
+                counted = False
+                life.in_flight -= 1
+                metrics.in_flight.dec()
             response = await handler(request)
     except Exception as exc:  # noqa: BLE001 - every failure gets the envelope
         response = errors.render(exc, request, request_id)
     finally:
-        life.in_flight -= 1
-        metrics.in_flight.dec()
+        if counted:
+            life.in_flight -= 1
+            metrics.in_flight.dec()
     if not response.prepared:
         if origin_allowed:
             cors.add_headers(request, response)

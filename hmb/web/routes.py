@@ -117,7 +117,7 @@ ROUTE_TABLE: list[Route] = [
       query=messages_s.ReadQuery, response=messages_s.ReadMarker, errors=(400, 401, 404, 422), auth=True, tag="messages"),
     R("GET", "/api/messages/ws", live.socket, "messages.ws",
       "WebSocket: your messages (sent and received) live, whichever pod handled the send", 101,
-      query=messages_s.LiveQuery, response=messages_s.LiveFrames, errors=(401, 422), auth=True,
+      query=messages_s.LiveQuery, response=messages_s.LiveFrames, errors=(401, 422), auth=True, long_lived=True,
       tag="messages", description=(
           "Authenticate with `Authorization: Bearer` on the upgrade or, from a browser, with a first frame "
           '`{"type": "auth", "token": "..."}` within 10 s (never put a token in the URL). With `?after=<message id>` '

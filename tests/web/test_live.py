@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import WSMsgType
 
-from hmb.appkeys import LIVE
+from hmb.appkeys import LIFECYCLE, LIVE
 from hmb.store import messages as store
 from tests.conftest import wait_for
 from tests.web.test_jobs import assert_error, register
@@ -230,3 +230,16 @@ async def test_openapi_and_docs_cover_the_new_routes(client):
     for _, path in expected:
         assert path in page
     assert "WebSocket" in page
+
+
+async def test_open_sockets_are_not_requests_in_flight(client):
+    life = client.server.app[LIFECYCLE]
+    sockets = []
+    for _ in range(3):
+        ws = await connect(client, await register(client))
+        await until_ready(ws)
+        sockets.append(ws)
+    assert life.in_flight == 0  # three open sockets hold no admission slot
+    for ws in sockets:
+        await ws.close()
+    assert life.in_flight == 0
