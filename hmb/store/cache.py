@@ -116,23 +116,25 @@ class Cache:
         except RedisDown:
             self.counts[(key.namespace, "l2", "error")] += 1
 
-    async def generation(self, key: Key, local: bool = True) -> int | None:
+    async def generation(self, key: Key, floor: int | None = None, local_s: float | None = None) -> int | None:
         """A group's generation, from L1 or Redis; None when Redis cannot say (don't cache then).
 
-        `local=False` always asks Redis: for groups whose readers must see a bump at once,
-        even on a worker the L1 invalidation broadcast has not reached yet.
+        Generations are WAL positions, so a caller whose read position `floor` is past this
+        worker's copy may have moved it itself: Redis is asked, and its own write shows at once.
+        `local_s` caps how long the copy is trusted, for groups bumped without a broadcast (feeds).
         """
         now = time.time()
-        hit = self._l1_get(key.name, now) if local else None
+        hit = self._l1_get(key.name, now)
         if hit is not None:
-            return int(hit)
+            gen = int(hit)
+            if floor is None or floor <= gen:
+                return gen
         try:
             raw = await self.redis.call(lambda r: r.get(key.name))
         except RedisDown:
             return None
         gen = int(raw or 0)
-        if local:
-            self._l1_put(key.name, now + key.ttl, str(gen).encode())
+        self._l1_put(key.name, now + (key.ttl if local_s is None else local_s), str(gen).encode())
         return gen
 
     # --- invalidation (call only after the write committed) ---------------
@@ -164,8 +166,9 @@ class Cache:
 
         Entries of the old generation are orphaned (they expire); a reader of the new
         generation reads with `lsn` as its floor, so no lagging replica can refill the
-        group with data from before the write. `broadcast=False` is for groups whose
-        readers always ask Redis (`generation(local=False)`): no L1 holds them to drop.
+        group with data from before the write. `broadcast=False` is for groups too many
+        to announce (a post's followers' feeds): other workers' copies age out within
+        their `generation(local_s=)` instead.
         """
         names = [k.name for k in gen_keys]
         self.drop_local(names)

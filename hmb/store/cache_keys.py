@@ -24,6 +24,9 @@ TTL = {
     "jobs": 60,
     "gen": 3600,
 }
+# How long a worker trusts its copy of a feed generation: feeds are bumped without an L1
+# broadcast, so this bounds how late a followee's post reaches a follower on another worker.
+FEED_GEN_LOCAL_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)

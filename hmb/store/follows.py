@@ -111,7 +111,7 @@ class FeedFanout:
     """After a post is created, edited or deleted: move the feed generation of its author and followers.
 
     The author and the first INLINE followers are bumped before the response is sent,
-    so a typical author's followers see the post on their very next read. Followers
+    so a typical author's followers see it within FEED_GEN_LOCAL_S (at once on this worker). Followers
     past that (large accounts) are bumped by a background task, CHUNK ids per
     database read and one pipelined Redis round trip per chunk: time grows linearly
     with followers and nothing holds a connection or the request meanwhile.
@@ -131,7 +131,7 @@ class FeedFanout:
         try:
             # Read at the commit's position: the follower list as of this post.
             ids = await self.db.read(follower_ids, author_id, 0, self.INLINE, floor=lsn)
-            # Feed generations are always read from Redis, so no worker's L1 needs telling.
+            # Not broadcast: other workers' copies of these generations age out within FEED_GEN_LOCAL_S.
             await self.cache.bump(
                 lsn, cache_keys.feed_gen(author_id), *map(cache_keys.feed_gen, ids), broadcast=False
             )

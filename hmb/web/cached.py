@@ -8,13 +8,14 @@ from aiohttp import web
 
 from hmb.appkeys import CACHE
 from hmb.store.cache_keys import Key
+from hmb.store.router import read_floor
 from hmb.web.http import body_response
 
 PageLoader = Callable[[int | None], Awaitable[bytes]]
 
 
 async def by_generation(
-    request: web.Request, gen_key: Key, key_for: Callable[[int], Key], load: PageLoader, *, local: bool = True
+    request: web.Request, gen_key: Key, key_for: Callable[[int], Key], load: PageLoader, *, local_s: float | None = None
 ) -> web.Response:
     """A page of a group cached under the group's generation, loaded at that generation's WAL position.
 
@@ -23,7 +24,7 @@ async def by_generation(
     Redis cannot say which generation is current, the page is read and not cached.
     """
     cache = request.app[CACHE]
-    gen = await cache.generation(gen_key, local=local)
+    gen = await cache.generation(gen_key, read_floor.get(), local_s)
     if gen is None:
         return body_response(await load(None), headers={"X-Cache": "bypass"})
     body, level = await cache.get_or_load(key_for(gen), lambda: load(gen))

@@ -154,9 +154,12 @@ async def feed(request: web.Request) -> web.Response:
     def key_for(gen: int) -> cache_keys.Key:
         return cache_keys.feed(uid, gen, query.cursor or "", query.limit)
 
-    # The generation from Redis, not this worker's L1: a followee's post must show on the very
-    # next read, even on a worker whose invalidation broadcast is still in flight.
-    return await cached.by_generation(request, cache_keys.feed_gen(uid), key_for, load, local=False)
+    # Fan-out bumps are not broadcast (a post can bump 100,000 feeds), so this worker trusts its
+    # copy of the generation for FEED_GEN_LOCAL_S: a followee's post shows within that; the
+    # caller's own writes at once (their read position is past the copy).
+    return await cached.by_generation(
+        request, cache_keys.feed_gen(uid), key_for, load, local_s=cache_keys.FEED_GEN_LOCAL_S
+    )
 
 
 async def trending(request: web.Request) -> web.Response:
