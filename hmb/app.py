@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Coroutine
 
 import aiohttp_jinja2
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from hmb import aio
 from hmb.appkeys import (
+    ACCESS_LOG,
     CACHE,
     DB,
     FANOUT,
@@ -26,6 +28,7 @@ from hmb.appkeys import (
     Lifecycle,
 )
 from hmb.config import Settings
+from hmb.logs import AccessLog
 from hmb.ops.heartbeat import heartbeat_ctx
 from hmb.ops.metrics import Metrics
 from hmb.security import Passwords, Tokens
@@ -50,6 +53,8 @@ async def create_app(settings: Settings | None = None) -> web.Application:
     app[LIFECYCLE] = Lifecycle()
     app[TOKENS] = Tokens(settings.auth)
     app[METRICS] = Metrics()
+    # LOG_LEVEL above INFO turns the access log off (logging is configured before the app is made).
+    app[ACCESS_LOG] = AccessLog(enabled=logging.getLogger("hmb.access").isEnabledFor(logging.INFO))
     aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("hmb.web", "templates"), autoescape=True)
     setup_routes(app)
     # In dependency order; each tears down only if it started (aiohttp's cleanup_ctx).
@@ -106,7 +111,8 @@ async def _fanout(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
-    """The worker's long-running tasks: replica monitor, L1 invalidation listener, revocation poll, key sweep."""
+    """The worker's long-running tasks: replica monitor, L1 invalidation listener, revocation poll,
+    key sweep, access-log flush."""
     monitor = ReplicaMonitor(app[DB])
     await monitor.tick()  # know the nodes' state before the first request
     revoked = app[REVOKED]
@@ -115,6 +121,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         _spawn(listen_for_invalidations(app[CACHE], revoked.on_broadcast)),
         _spawn(revoked.poll(app[DB])),
         _spawn(idempotency.sweep(app[DB])),
+        _spawn(app[ACCESS_LOG].run()),
     ]
     app[LIFECYCLE].background = tasks
     yield

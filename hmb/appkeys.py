@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from hmb.config import Settings
+from hmb.logs import AccessLog
 from hmb.ops.metrics import Metrics
 from hmb.security import Passwords, Tokens
 from hmb.store.cache import Cache
@@ -42,8 +43,8 @@ TOKENS = web.AppKey("tokens", Tokens)
 REVOKED = web.AppKey("revoked", RevokedSessions)
 LIMITER = web.AppKey("limiter", RateLimiter)
 METRICS = web.AppKey("metrics", Metrics)
+ACCESS_LOG = web.AppKey("access_log", AccessLog)
 STORAGE = web.AppKey("storage", ObjectStorage)
 FANOUT = web.AppKey("fanout", FeedFanout)
 LIVE: web.AppKey[Hub] = web.AppKey("live")  # this worker's WebSockets and their Redis subscription
 ROUTES = web.AppKey("routes", dict)  # route name -> hmb.web.meta.Route
-REQUEST_ID = web.RequestKey("request_id", str)

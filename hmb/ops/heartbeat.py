@@ -63,7 +63,7 @@ class Heartbeat:
 
     async def beat(self) -> None:
         app = self.app
-        self.metrics.sample(app[DB], app[CACHE], app[REDIS])
+        self.metrics.sample(app[DB], app[CACHE], app[REDIS], app[LIFECYCLE].in_flight)
         snapshot = self.snapshot()
         try:
             await app[REDIS].call(lambda r: _publish(r, self.pod, self.pid, snapshot, self.settings.ops))

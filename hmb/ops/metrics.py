@@ -9,6 +9,7 @@ because the scraping worker cannot see another worker's pools.
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 from collections.abc import Iterable
@@ -132,6 +133,26 @@ class WorkerStats:
         hist.add(seconds * 1000)
 
 
+class _Tally:
+    """Requests of one (route, method, status) since the last sample: plain ints, no locks, no mmap."""
+
+    __slots__ = ("counter", "histogram", "count", "seconds", "buckets")
+
+    def __init__(self, counter, histogram) -> None:
+        self.counter, self.histogram = counter, histogram
+        self.count, self.seconds = 0, 0.0
+        self.buckets = [0] * (len(HTTP_BUCKETS) + 1)  # the last one is +Inf
+
+
+def observe_many(histogram, buckets: list[int], total: float) -> None:
+    """What `observe()` does per value, for many values at once: prometheus_client has no bulk
+    observe. Its per-bucket values are not public; tests/ops/test_metrics.py checks the exposition."""
+    histogram._sum.inc(total)
+    for i, n in enumerate(buckets):
+        if n:
+            histogram._buckets[i].inc(n)
+
+
 class Metrics:
     """One per worker (one per app). In multiprocess mode the series live in mmap files;
     otherwise in a private registry, so several apps in one process (tests) never collide.
@@ -190,20 +211,20 @@ class Metrics:
         self.db_seconds = Counter(
             "hmb_db_query_seconds", "Time in database calls by query name (acquire included)", ["query"], registry=r
         )
-        self._children: dict[tuple[str, str, int], tuple] = {}
+        self._tallies: dict[tuple[str | None, str, int], _Tally] = {}
         self._synced_cache: dict[tuple[str, str, str], int] = {}
         self._synced_queries: dict[str, tuple[int, float]] = {}
         self._synced_redis_errors = 0
 
-    # --- the request path: the middleware moves `in_flight` and calls finished() ---
+    # --- the request path: the middleware calls finished(), which touches only plain Python ---
 
     def finished(self, route: str | None, method: str, status: int, seconds: float) -> None:
-        key = (route or "", method, status)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = self._label(route, method, status)
-        children[0].inc()
-        children[1].observe(seconds)
+        tally = self._tallies.get((route, method, status))
+        if tally is None:
+            tally = self._tallies[(route, method, status)] = _Tally(*self._label(route, method, status))
+        tally.count += 1
+        tally.seconds += seconds
+        tally.buckets[bisect.bisect_left(HTTP_BUCKETS, seconds)] += 1
         self.stats.request(status, seconds)
 
     def _label(self, route: str | None, method: str, status: int) -> tuple:
@@ -212,9 +233,19 @@ class Metrics:
         method = method if method in METHODS else "other"
         return self.requests.labels(route, method, str(status)), self.duration.labels(route)
 
+    def _sync_requests(self) -> None:
+        """Move the requests tallied since the last sample into the Prometheus series."""
+        for tally in self._tallies.values():
+            if tally.count:
+                tally.counter.inc(tally.count)
+                observe_many(tally.histogram, tally.buckets, tally.seconds)
+                tally.count, tally.seconds, tally.buckets = 0, 0.0, [0] * len(tally.buckets)
+
     # --- sampled values, written by this worker's heartbeat loop and before a scrape ---
 
-    def sample(self, db: Databases | None, cache: Cache | None, redis: Redis | None) -> None:
+    def sample(self, db: Databases | None, cache: Cache | None, redis: Redis | None, in_flight: int = 0) -> None:
+        self._sync_requests()
+        self.in_flight.set(in_flight)
         if db is not None:
             for node in db.nodes:
                 size, idle = node.pool.get_size(), node.pool.get_idle_size()

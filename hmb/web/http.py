@@ -81,9 +81,10 @@ def path_id(request: web.Request, name: str = "id") -> int:
 def client_ip(request: web.Request, trusted_proxies: tuple[str, ...]) -> str:
     """The caller's address: X-Forwarded-For is believed only when a trusted proxy sent it."""
     peer = request.remote or ""
-    if peer not in trusted_proxies:
+    forwarded = request.headers.get("X-Forwarded-For")
+    if not forwarded or peer not in trusted_proxies:
         return peer
-    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
     # Walk back from the nearest hop; the first address not ours is the client.
     for hop in reversed(hops):
         if hop not in trusted_proxies:

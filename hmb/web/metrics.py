@@ -6,14 +6,14 @@ import asyncio
 
 from aiohttp import web
 
-from hmb.appkeys import CACHE, DB, METRICS, REDIS
+from hmb.appkeys import CACHE, DB, LIFECYCLE, METRICS, REDIS
 from hmb.ops.metrics import CONTENT_TYPE_LATEST
 
 
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
     collector = app[METRICS]
-    collector.sample(app[DB], app[CACHE], app[REDIS])  # this worker's gauges, fresh; the others' are ≤ one beat old
+    collector.sample(app[DB], app[CACHE], app[REDIS], app[LIFECYCLE].in_flight)  # this worker's gauges, fresh; the others' are ≤ one beat old
     # Reading every worker's files is blocking I/O: keep it off the event loop.
     body = await asyncio.to_thread(collector.render) if collector.directory else collector.render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

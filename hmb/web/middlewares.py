@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-import logging
+import itertools
+import os
 import re
 import time
-import uuid
 
 from aiohttp import web
 
-from hmb.appkeys import LIFECYCLE, METRICS, REQUEST_ID, ROUTES, SETTINGS, TOKENS
+from hmb.appkeys import ACCESS_LOG, LIFECYCLE, METRICS, ROUTES, SETTINGS, TOKENS
 from hmb.errors import Overloaded, PayloadTooLarge
 from hmb.store.router import read_floor, served_by, written_lsn
 from hmb.web import cors, errors
 from hmb.web.http import client_ip
 from hmb.web.meta import CRITICAL, SHEDDABLE
 
-access_log = logging.getLogger("hmb.access")
-
 REQUEST_ID_HEADER = "X-Request-ID"
 READ_POSITION = "X-Read-Position"  # API clients echo it back; browsers get the cookie
 READ_COOKIE = "hmb_rp"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+_SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"))
+_PRODUCTION_HEADERS = (*_SECURITY_HEADERS, ("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
 
 
 @web.middleware
@@ -31,17 +31,15 @@ async def core(request: web.Request, handler) -> web.StreamResponse:
     app = request.app
     settings = app[SETTINGS]
     life = app[LIFECYCLE]
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
-    request[REQUEST_ID] = request_id
+    incoming = request.headers.get(REQUEST_ID_HEADER)
+    request_id = incoming if incoming and _SANE_ID.match(incoming) else new_request_id()
     served: list[str] = []
     served_by.set(served)
     written_lsn.set(None)
     read_floor.set(_read_position(request))
     route = app[ROUTES].get(request.match_info.route.name or "")
-    origin_allowed = cors.origin_allowed(request, settings.web.cors_origins)
-    metrics = app[METRICS]
-    metrics.in_flight.inc()
+    origin_allowed = "Origin" in request.headers and cors.origin_allowed(request, settings.web.cors_origins)
+    # In flight is a plain int: the metrics gauge is set from it when sampled, not on every request.
     life.in_flight += 1
     counted = True
     try:
@@ -53,25 +51,51 @@ async def core(request: web.Request, handler) -> web.StreamResponse:
                 # An open WebSocket is admitted like any request, then is no request in flight.
                 counted = False
                 life.in_flight -= 1
-                metrics.in_flight.dec()
             response = await handler(request)
     except Exception as exc:  # noqa: BLE001 - every failure gets the envelope
         response = errors.render(exc, request, request_id)
     finally:
         if counted:
             life.in_flight -= 1
-            metrics.in_flight.dec()
     if not response.prepared:
         if origin_allowed:
             cors.add_headers(request, response)
-        _finish_headers(request, response, served, settings, request_id, started)
+        _finish_headers(request, response, route, served, settings, request_id, started)
         if life.draining:
             # Hand no connection back to the balancer's idle pool while draining: one it reused
             # just as this worker closed it at exit would answer nothing (a 502 or a reset).
             response.force_close()
-    _log(request, response, request_id, started, route)
-    metrics.finished(route.name if route else None, request.method, response.status, time.perf_counter() - started)
+    route_name = route.name if route else None
+    status = response.status
+    access = app[ACCESS_LOG]
+    if access.enabled:
+        access.log({
+            "request_id": request_id,
+            "method": request.method,
+            "path": request.raw_path.partition("?")[0],  # as sent; the query may hold personal data
+            "route": route_name,
+            "status": status,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+            "db": ", ".join(served) or None,
+            "remote": client_ip(request, settings.web.trusted_proxies),
+        })
+    app[METRICS].finished(route_name, request.method, status, time.perf_counter() - started)
     return response
+
+
+def new_request_id() -> str:
+    """32 hex digits, unique per process: a random prefix and a counter (uuid4 reads urandom each time)."""
+    return f"{_id_prefix}{next(_id_counter):016x}"
+
+
+def _new_id_prefix() -> None:
+    global _id_prefix, _id_counter
+    _id_prefix, _id_counter = os.urandom(8).hex(), itertools.count()
+
+
+_id_prefix, _id_counter = "", itertools.count()
+_new_id_prefix()
+os.register_at_fork(after_in_child=_new_id_prefix)  # forked workers must not share a prefix
 
 
 def _admit(request: web.Request, route, in_flight: int, web_settings) -> None:
@@ -91,12 +115,14 @@ def _admit(request: web.Request, route, in_flight: int, web_settings) -> None:
 
 def _read_position(request: web.Request) -> int | None:
     """The furthest write position the caller has seen: the header API clients echo, or the cookie."""
+    headers = request.headers
+    header = headers.get(READ_POSITION)
+    # Parsing the Cookie header is costly: only when our cookie is in it.
+    cookie = request.cookies.get(READ_COOKIE) if READ_COOKIE in headers.get("Cookie", "") else None
+    if not header and not cookie:
+        return None
     tokens = request.app[TOKENS]
-    positions = [
-        _unsigned_position(tokens, signed)
-        for signed in (request.headers.get(READ_POSITION), request.cookies.get(READ_COOKIE))
-        if signed
-    ]
+    positions = [_unsigned_position(tokens, signed) for signed in (header, cookie) if signed]
     return max((p for p in positions if p is not None), default=None)
 
 
@@ -110,18 +136,13 @@ def _unsigned_position(tokens, signed: str) -> int | None:
         return None
 
 
-def _finish_headers(request, response, served, settings, request_id, started) -> None:
+def _finish_headers(request, response, route, served, settings, request_id, started) -> None:
     headers = response.headers
     headers[REQUEST_ID_HEADER] = request_id
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["X-Frame-Options"] = "DENY"
-    headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
-    headers["Referrer-Policy"] = "no-referrer"
-    if settings.production:
-        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-    else:
+    headers.extend(_PRODUCTION_HEADERS if settings.production else _SECURITY_HEADERS)
+    headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")  # pages like /docs set their own
+    if not settings.production:
         headers["X-DB-Route"] = ", ".join(served) or "none"
-    route = request.app[ROUTES].get(request.match_info.route.name or "")
     # Authenticated answers and the ones carrying tokens (register, login, refresh: RFC 6749 §5.1).
     if "Authorization" in request.headers or (route is not None and route.tag == "auth"):
         headers["Cache-Control"] = "no-store"
@@ -140,21 +161,3 @@ def _finish_headers(request, response, served, settings, request_id, started) ->
     ):
         response.enable_compression(web.ContentCoding.gzip)
     headers["X-Process-Time"] = f"{(time.perf_counter() - started) * 1000:.2f}ms"
-
-
-def _log(request, response, request_id, started, route) -> None:
-    if not access_log.isEnabledFor(logging.INFO):
-        return
-    access_log.info(
-        "request",
-        extra={
-            "request_id": request_id,
-            "method": request.method,
-            "path": request.path,
-            "route": route.name if route else None,
-            "status": response.status,
-            "ms": round((time.perf_counter() - started) * 1000, 2),
-            "db": response.headers.get("X-DB-Route"),
-            "remote": client_ip(request, request.app[SETTINGS].web.trusted_proxies),
-        },
-    )

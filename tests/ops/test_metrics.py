@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import bisect
 import random
 
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from hmb.appkeys import METRICS
-from hmb.ops.metrics import LogHistogram
+from hmb.ops.metrics import HTTP_BUCKETS, LogHistogram, observe_many
 from hmb.ops.serve import default_metrics_dir
 from tests.factories import register
 
@@ -39,6 +41,23 @@ async def test_metrics_counts_requests_by_route_method_and_status(client):
     assert value(series, "hmb_http_request_duration_seconds_count", route="probes.health") == 3
     assert value(series, "hmb_http_request_duration_seconds_bucket", route="probes.health", le="+Inf") == 3
     assert value(series, "hmb_http_in_flight") == 1  # the scrape itself
+
+
+def test_observe_many_is_observe_per_value():
+    """The bulk path writes prometheus_client's internal per-bucket values: same exposition as observe()."""
+    values = [random.choice([0.0001, 0.004, 0.005, 0.0051, 0.3, 2.0, 11.0]) for _ in range(200)]
+    one_by_one, bulk = (Histogram("h", "h", ["route"], buckets=HTTP_BUCKETS, registry=CollectorRegistry())
+                        for _ in range(2))
+    for v in values:
+        one_by_one.labels("r").observe(v)
+    buckets = [0] * (len(HTTP_BUCKETS) + 1)
+    for v in values:
+        buckets[bisect.bisect_left(HTTP_BUCKETS, v)] += 1
+    observe_many(bulk.labels("r"), buckets, sum(values))
+    def shown(histogram) -> list:
+        return [(s.name, s.labels, s.value) for s in histogram.collect()[0].samples if not s.name.endswith("_created")]
+
+    assert shown(one_by_one) == shown(bulk)
 
 
 async def test_metrics_show_pools_replicas_cache_and_breaker(client):

@@ -65,6 +65,10 @@ async def drive(session: aiohttp.ClientSession, port: int, n: int) -> int:
     return n
 
 
+async def _equals(value, expected) -> bool:
+    return await value == expected
+
+
 def health_requests(text: str) -> float:
     total = 0.0
     for family in text_string_to_metric_families(text):
@@ -98,9 +102,17 @@ async def test_two_pods_status_metrics_and_a_killed_pod(stack, settings, tmp_pat
                 return all(w["requests"] > 0 for p in snap.pods for w in p.workers)
 
             await wait_for(every_worker_served, timeout=10, interval=0.1)
-            async with session.get(f"http://127.0.0.1:{ports['pod-a']}/metrics") as resp:
-                scraped = health_requests(await resp.text())
-        # One scrape, one worker answering it, yet it counts every request both workers served.
+
+            async def scrape() -> float:
+                async with session.get(f"http://127.0.0.1:{ports['pod-a']}/metrics") as resp:
+                    return health_requests(await resp.text())
+
+            # One scrape, one worker answering it, yet it counts every request both workers served:
+            # the other worker's as of its last beat (requests are tallied in plain ints between beats).
+            scraped = await scrape()
+            assert scraped <= sent["pod-a"]
+            await wait_for(lambda: _equals(scrape(), sent["pod-a"]), timeout=3 * INTERVAL_S + 2, interval=0.05)
+            scraped = await scrape()
         assert scraped == sent["pod-a"]
 
         code, report = await hmb_status(stack)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
+import os
 
-from hmb.appkeys import DB, LIFECYCLE
-from hmb.logs import JsonFormatter
+from hmb.appkeys import ACCESS_LOG, DB, LIFECYCLE
+from hmb.logs import AccessLog
+from hmb.web.middlewares import new_request_id
 from tests.conftest import wait_for
 
 
@@ -69,12 +70,41 @@ async def _status_is(client, status) -> bool:
     return (await client.get("/ready")).status == status
 
 
-async def test_every_request_logs_one_json_line_with_its_id(client, caplog):
-    with caplog.at_level(logging.INFO, logger="hmb.access"):
-        response = await client.get("/health", headers={"Authorization": "Bearer secret-token-value"})
-    records = [r for r in caplog.records if r.name == "hmb.access"]
-    assert len(records) == 1
-    line = json.loads(JsonFormatter().format(records[0]))
-    assert line["request_id"] == response.headers["X-Request-ID"]
-    assert line["status"] == 200 and line["path"] == "/health" and line["route"] == "probes.health"
-    assert "secret-token-value" not in JsonFormatter().format(records[0])
+async def test_every_request_logs_one_json_line_with_its_id(client):
+    access = client.app[ACCESS_LOG]
+    written: list[bytes] = []
+    access.enabled, access.out = True, written.append
+    response = await client.get("/health", headers={"Authorization": "Bearer secret-token-value"})
+    response2 = await client.get("/api/users/999999999")
+    access.flush()
+    lines = [json.loads(line) for line in b"".join(written).splitlines()]
+    assert [line["request_id"] for line in lines] == [response.headers["X-Request-ID"], response2.headers["X-Request-ID"]]
+    assert lines[0]["status"] == 200 and lines[0]["path"] == "/health" and lines[0]["route"] == "probes.health"
+    assert lines[0]["level"] == "info" and lines[0]["logger"] == "hmb.access" and lines[0]["ts"].endswith("Z")
+    assert lines[1]["status"] == 404 and lines[1]["db"].startswith("replica-1")  # which node served the reads
+    assert b"secret-token-value" not in b"".join(written)
+
+
+def test_access_log_writes_whole_lines_in_atomic_chunks():
+    """Each write is at most PIPE_BUF bytes of whole lines, so workers sharing stderr never interleave."""
+    written: list[bytes] = []
+    access = AccessLog(enabled=True, out=written.append)
+    for i in range(500):
+        access.log({"request_id": f"{i:032x}", "path": "/api/jobs/" + "x" * (i % 50)})
+    assert sum(len(chunk) for chunk in written) > 10 * AccessLog.CHUNK  # most lines already written
+    access.flush()
+    assert all(len(chunk) <= AccessLog.CHUNK and chunk.endswith(b"\n") for chunk in written)
+    ids = [json.loads(line)["request_id"] for chunk in written for line in chunk.splitlines()]
+    assert ids == [f"{i:032x}" for i in range(500)]
+
+
+def test_request_ids_are_unique_and_differ_after_fork():
+    ids = {new_request_id() for _ in range(10_000)}
+    assert len(ids) == 10_000 and all(len(i) == 32 for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a worker forked from the master
+        os.write(write, new_request_id()[:16].encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 16).decode() != new_request_id()[:16]
