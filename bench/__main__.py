@@ -1,8 +1,8 @@
 """`python -m bench` (or `make bench`): hmb under wrk beside bare aiohttp yardsticks, on this machine.
 
 Uses (or starts) the local stack in --dir, loads a generated data set if the database is
-empty, starts `hmb serve` (production settings, loopback) and the yardsticks under the same
-gunicorn worker, then runs each scenario in interleaved rounds (A, B, A, B...) so ratios come
+empty, starts `hmb serve` (production settings, loopback; once more with L1 off for the
+Redis-only scenario) and the yardsticks under the same gunicorn worker, then runs each scenario in interleaved rounds (A, B, A, B...) so ratios come
 from the same minutes. Prints, per scenario: req/s, p50/p95/p99, errors, the app's CPU µs per
 request and who used the CPU (wrk, each worker, PostgreSQL, Redis, everything else); then
 ratios, p99 at a paced 500 req/s, RSS per worker, and the feed query's plan. Not a test.
@@ -40,14 +40,14 @@ HMB = [PY, "-c", "import sys; from hmb.ops.cli import main; sys.argv[0] = 'hmb';
 SECRET = secrets.token_urlsafe(48)
 
 # (name, server, what it is compared with in the ratios)
-ROUND = ["hello", "health", "trending", "job", "profile", "feed", "redis-bare", "uncached", "pg-bare"]
+ROUND = ["hello", "health", "trending", "job", "profile", "feed", "redis-bare", "job-l2", "uncached", "pg-bare"]
 RATIOS = [
     ("health / bare hello", "health", "hello", 0.75),
     ("trending (L1) / health", "trending", "health", 0.90),
     ("job detail (L1) / health", "job", "health", 0.90),
     ("profile (L1) / health", "profile", "health", 0.90),
     ("feed p1 (auth, cached) / health", "feed", "health", 0.75),
-    ("feed p1 (Redis gen + L1) / bare aiohttp+redis GET", "feed", "redis-bare", 0.80),
+    ("job detail from Redis (L1 off) / bare aiohttp+redis GET", "job-l2", "redis-bare", 0.80),
     ("uncached row via router / bare aiohttp+asyncpg", "uncached", "pg-bare", 0.80),
 ]
 PACED = ["health", "trending", "job", "profile", "feed", "uncached"]
@@ -112,7 +112,9 @@ def scenarios(d: dict) -> dict[str, tuple[str, list]]:
         "job": [("GET", f"/api/jobs/{j}", None, None) for j in d["jobs"]] or [("GET", "/api/posts/trending", None, None)],
         "profile": [("GET", f"/api/users/{u}", None, None) for u in d["hot_profiles"]],
         "feed": [("GET", "/api/posts/feed", {"Authorization": a}, None) for _, a in auth],
-        "redis-bare": [("GET", f"/redis/hmb:v1:gen:feed:{u}", None, None) for u, _ in auth],
+        # The same keys and values a Redis-only hit of job detail reads.
+        "redis-bare": [("GET", f"/redis/hmb:v1:job:{j}", None, None) for j in d["jobs"]],
+        "job-l2": [("GET", f"/api/jobs/{j}", None, None) for j in d["jobs"]],
         "uncached": [("GET", f"/api/posts?author_id={a}&limit=1", None, None) for a in d["authors"]],
         "pg-bare": [("GET", f"/pg/posts?author_id={a}", None, None) for a in d["authors"]],
         "cold-profile": [("GET", f"/api/users/{u}", None, None) for u in d["cold_profiles"]],
@@ -125,7 +127,8 @@ def scenarios(d: dict) -> dict[str, tuple[str, list]]:
     cached = [(15, reqs["trending"]), (20, reqs["job"]), (10, reqs["profile"]), (25, reqs["feed"])]
     uncached = [(10, reqs["uncached"]), (10, reqs["cold-profile"])]
     writes = [(7, reqs["post"]), (3, reqs["message"])]
-    out = {name: ("yard" if name in ("hello", "redis-bare", "pg-bare") else "app", [(1, r)]) for name, r in reqs.items()}
+    servers = {"hello": "yard", "redis-bare": "yard", "pg-bare": "yard", "job-l2": "l2"}
+    out = {name: (servers.get(name, "app"), [(1, r)]) for name, r in reqs.items()}
     out["write"] = ("app", [(1, reqs["post"])])
     out["mix"] = ("app", cached + uncached + writes)
     return out
@@ -148,7 +151,9 @@ class Bench:
         if not asyncio.run(_count_users(info.primary_url)):
             print(f"empty database: loading --preset {self.args.preset}", flush=True)
             subprocess.run([*HMB, "seed", "--preset", self.args.preset], env=env, check=True, cwd=ROOT)
-        self.app_port, self.yard_port = free_port(set()), free_port(set())
+        self.app_port = free_port(set())
+        self.yard_port = free_port({self.app_port})
+        self.l2_port = free_port({self.app_port, self.yard_port})
         app_env = {**env, "ENVIRONMENT": "production", "SECRET_KEY": SECRET, "ACCESS_TOKEN_TTL_S": "7200",
                    "LOG_LEVEL": self.args.log_level, "MAX_PODS": "1",
                    # wrk replays a few hundred users at thousands of req/s: lift the per-sender limit.
@@ -163,12 +168,19 @@ class Bench:
                                               "-w", str(self.args.workers), "-b", f"127.0.0.1:{self.yard_port}",
                                               "--keep-alive", "75", *(["--reuse-port"] if self.args.reuse_port else []),
                                               "bench.yardstick:create_app"], yard_env)
+        # The same service with L1 off: every cache hit is a Redis GET (the Redis-only scenario).
+        self.l2 = self._spawn("hmb-l2", [*HMB, "serve", "--host", "127.0.0.1", "--port", str(self.l2_port),
+                                         "--workers", str(self.args.workers)],
+                              {**app_env, "CACHE_L1_MAX_ENTRIES": "0",
+                               "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="hmb-bench-prom-")})
         _wait_http(f"http://127.0.0.1:{self.app_port}/ready")
+        _wait_http(f"http://127.0.0.1:{self.l2_port}/ready")
         _wait_http(f"http://127.0.0.1:{self.yard_port}/hello")
         pg = [procs.pidfile(self.stack.pgdir / n / "postmaster.pid") for n in ("primary", "replica")]
         redis = procs.pidfile(self.stack.redisdir / "redis.pid")
         self.groups = {"app": procs.Groups(self.app.pid, [p for p in pg if p], redis),
-                       "yard": procs.Groups(self.yard.pid, [p for p in pg if p], redis)}
+                       "yard": procs.Groups(self.yard.pid, [p for p in pg if p], redis),
+                       "l2": procs.Groups(self.l2.pid, [p for p in pg if p], redis)}
         self.data = asyncio.run(prepare(info.primary_url, Tokens(AuthSettings(Secret(SECRET))), self.args.seed))
         if not self.data["auth"] or not self.data["jobs"]:
             raise SystemExit(f"the database in {self.args.dir} is not a generated data set "
@@ -193,7 +205,7 @@ class Bench:
 
     def wrk(self, name: str, seconds: float, record: bool = True) -> dict | None:
         server, groups = self.scenarios[name]
-        port = self.app_port if server == "app" else self.yard_port
+        port = {"app": self.app_port, "yard": self.yard_port, "l2": self.l2_port}[server]
         spec = write_requests(self.logs / f"{name}.lua", groups)
         group = self.groups[server]
         before = group.snapshot()

@@ -70,7 +70,7 @@ class RedisSettings:
 
 @dataclass(frozen=True)
 class CacheSettings:
-    l1_max_entries: int = 20_000
+    l1_max_entries: int = 20_000  # 0: no L1, every hit comes from Redis
     # A safety net if an invalidation broadcast is missed; TTLs per namespace are in cache_keys.
     l1_ttl_s: float = 30.0
 
@@ -198,6 +198,10 @@ class Settings:
                 shed_reserve=env.get("SHED_RESERVE", int, 64, minimum=0),
                 trusted_proxies=env.csv("TRUSTED_PROXIES", ("127.0.0.1",)),
                 messages_per_min=env.get("MESSAGES_PER_MIN", int, 60, minimum=1),
+            ),
+            cache=CacheSettings(
+                l1_max_entries=env.get("CACHE_L1_MAX_ENTRIES", int, 20_000, minimum=0),
+                l1_ttl_s=env.get("CACHE_L1_TTL_S", float, 30.0, minimum=0),
             ),
             storage=StorageSettings(
                 backend=env.choice("STORAGE_BACKEND", ("local", "s3"), "local"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -76,14 +77,18 @@ class Redis:
 
     def __init__(self, settings: RedisSettings):
         self.settings = settings
-        self.client = make_client(settings)
+        # The timeout is the whole call's, below: redis-py's socket_timeout wraps every send in
+        # asyncio.wait_for, a new Task per command on Python 3.11 (~10 µs of a ~60 µs GET).
+        self.client = make_client(settings, socket_timeout=None)
         self.breaker = Breaker(settings.breaker_failures, settings.breaker_cooldown_s)
 
     async def call(self, fn: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+        """`fn(client)` within REDIS_TIMEOUT_S; a cancelled command's connection is dropped by redis-py."""
         if not self.breaker.allow():
             raise RedisDown("breaker open")
         try:
-            result = await fn(self.client)
+            async with asyncio.timeout(self.settings.timeout_s):
+                result = await fn(self.client)
         except (RedisError, OSError, TimeoutError) as exc:
             self.breaker.failure()
             raise RedisDown(str(exc)) from exc

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import replace
 
 from hmb.appkeys import CACHE, DB, REDIS
+from hmb.config import Settings
 from hmb.store import cache_keys, users
 from tests.conftest import wait_for
 from tests.factories import register
@@ -116,3 +117,19 @@ async def test_invalidation_is_dropped_when_the_write_rolls_back(client):
         pass
     assert key.name in app[CACHE].l1
     assert await app[REDIS].call(lambda r: r.exists(key.name)) == 1
+
+
+async def test_without_l1_every_hit_comes_from_redis(make_client, settings):
+    """CACHE_L1_MAX_ENTRIES=0 (the benchmark's Redis-only scenario): nothing is kept in the worker."""
+    client = await make_client(replace(settings, cache=replace(settings.cache, l1_max_entries=0)))
+    user = await register(client)
+    path = f"/api/users/{user['user']['id']}"
+    assert (await client.get(path)).headers["X-Cache"] in ("miss", "l2")
+    assert [(await client.get(path)).headers["X-Cache"] for _ in range(3)] == ["l2"] * 3
+    assert len(client.server.app[CACHE].l1) == 0
+
+
+def test_l1_size_comes_from_the_environment():
+    env = {"DATABASE_URL": "postgresql://db/hmb", "REDIS_URL": "redis://cache:6379/0", "CACHE_L1_MAX_ENTRIES": "0"}
+    assert Settings.from_env(env).cache.l1_max_entries == 0
+    assert Settings.from_env({**env, "CACHE_L1_MAX_ENTRIES": "500"}).cache.l1_max_entries == 500
