@@ -290,6 +290,9 @@ class Stack:
         return info.primary_port if node == "primary" else info.replica_port
 
     def pause_replay(self) -> None:
+        """Pause after everything committed so far is replayed: a pause inside a replayed
+        transaction (a TRUNCATE's lock, say) would block every read on the replica instead."""
+        self.wait_replica_caught_up()
         port = self._live_port("replica")
         sql(port, "select pg_wal_replay_pause()")
         wait_for(lambda: sql(port, "select pg_get_wal_replay_pause_state()") == "paused",
