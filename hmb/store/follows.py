@@ -15,7 +15,7 @@ from hmb.store.users import PUBLIC_COLUMNS
 
 if TYPE_CHECKING:
     from hmb.store.cache import Cache
-    from hmb.store.router import Databases
+    from hmb.store.router import Databases, Write
 
 log = logging.getLogger("hmb.fanout")
 
@@ -107,13 +107,19 @@ async def follower_ids(conn: asyncpg.Connection, user_id: int, after_id: int, li
     return [r[0] for r in rows]
 
 
+# follower_ids(conn, $1, 0, $2), as one expression.
+_FIRST_FOLLOWERS = "ARRAY(SELECT follower_id FROM follows WHERE followee_id = $1 ORDER BY follower_id LIMIT $2)"
+
+
 class FeedFanout:
     """After a post is created, edited or deleted: move the feed generation of its author and followers.
 
-    The author and the first INLINE followers are bumped before the response is sent,
-    so a typical author's followers see it within FEED_GEN_LOCAL_S (at once on this worker). Followers
+    The author and the first INLINE followers (read on the primary with the commit's WAL
+    position) are bumped before the response is sent, with the write's other cache work
+    (Cache.apply), so a typical author's followers see it within FEED_GEN_LOCAL_S (at once
+    on this worker). Followers
     past that (large accounts) are bumped by a background task, CHUNK ids per
-    database read and one pipelined Redis round trip per chunk: time grows linearly
+    database read and one Redis round trip per chunk: time grows linearly
     with followers and nothing holds a connection or the request meanwhile.
     """
 
@@ -126,20 +132,17 @@ class FeedFanout:
         self.tasks: set[asyncio.Task] = set()
         self.last: dict[str, float] = {}
 
-    async def after_write(self, author_id: int, lsn: int) -> None:
+    def after_write(self, w: Write, author_id: int) -> None:
+        """Queue the fan-out of a post by `author_id` on `w`'s commit."""
+        # Read on the primary just after the commit: the follower list as of this post.
+        w.read_at_commit(_FIRST_FOLLOWERS, author_id, self.INLINE)
+        w.on_commit(lambda lsn: self._inline(w, author_id, lsn))
+
+    async def _inline(self, w: Write, author_id: int, lsn: int) -> None:
         started = time.perf_counter()
-        try:
-            # Read at the commit's position: the follower list as of this post.
-            ids = await self.db.read(follower_ids, author_id, 0, self.INLINE, floor=lsn)
-            # Not broadcast: other workers' copies of these generations age out within FEED_GEN_LOCAL_S.
-            await self.cache.bump(
-                lsn, cache_keys.feed_gen(author_id), *map(cache_keys.feed_gen, ids), broadcast=False
-            )
-        except Exception:
-            # The post is committed; failing its response now would invite a duplicate retry.
-            # Followers' cached pages then expire within the feed TTL instead.
-            log.exception("feed fan-out failed", extra={"author_id": author_id})
-            return
+        ids = w.read_value
+        # Not broadcast: other workers' copies of these generations age out within FEED_GEN_LOCAL_S.
+        w.bump_quietly(cache_keys.feed_gen_names([author_id, *ids]))
         if len(ids) < self.INLINE:
             self._done(author_id, len(ids), started)
             return
@@ -153,7 +156,7 @@ class FeedFanout:
                 ids = await self.db.read(follower_ids, author_id, after_id, self.CHUNK, floor=lsn)
                 if not ids:
                     break
-                await self.cache.bump(lsn, *map(cache_keys.feed_gen, ids), broadcast=False)
+                await self.cache.apply(lsn, [], [], cache_keys.feed_gen_names(ids))
                 done += len(ids)
                 after_id = ids[-1]
         except asyncio.CancelledError:

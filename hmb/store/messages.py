@@ -18,8 +18,9 @@ class Sent:
     recipient_prev: int
 
 
-async def send_message(conn: asyncpg.Connection, sender_id: int, recipient_id: int, body: str) -> Sent:
-    """Append a message (creating the conversation with the first one). Call inside a transaction.
+async def send_message(conn: asyncpg.Connection, sender_id: int, recipient_id: int, body: str) -> Sent | None:
+    """Append a message (creating the conversation with the first one); None if the recipient
+    does not exist. Call inside a transaction.
 
     Both users' mailbox rows are locked, in id order (no deadlocks), before the message
     id is drawn: messages then commit in id order within each user's stream, so a
@@ -30,7 +31,8 @@ async def send_message(conn: asyncpg.Connection, sender_id: int, recipient_id: i
         r["user_id"]: r["last_message_id"]
         for r in await conn.fetch(
             """
-            INSERT INTO mailboxes (user_id) VALUES ($1), ($2)
+            INSERT INTO mailboxes (user_id)
+            SELECT id FROM users WHERE id IN ($1, $2) ORDER BY id
             ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id
             RETURNING user_id, last_message_id
             """,
@@ -38,41 +40,39 @@ async def send_message(conn: asyncpg.Connection, sender_id: int, recipient_id: i
             high,
         )
     }
-    conversation_id = await conn.fetchval(
-        "SELECT id FROM conversations WHERE user_low = $1 AND user_high = $2", low, high
-    )
-    if conversation_id is None:
-        # The pair is locked above, so no one else can be creating it now.
-        conversation_id = await conn.fetchval(
-            "INSERT INTO conversations (user_low, user_high) VALUES ($1, $2) RETURNING id", low, high
-        )
+    if recipient_id not in heads:
+        return None
+    # A second statement, so a second snapshot: it sees a conversation committed while we waited for the locks.
     message = await conn.fetchrow(
         f"""
-        INSERT INTO messages (conversation_id, sender_id, recipient_id, body)
-        VALUES ($1, $2, $3, $4) RETURNING {MESSAGE_COLUMNS}
+        WITH found AS (
+            SELECT id FROM conversations WHERE user_low = $1 AND user_high = $2
+        ), made AS (
+            -- The pair is locked above, so no one else can be creating it now.
+            INSERT INTO conversations (user_low, user_high)
+            SELECT $1::bigint, $2::bigint WHERE NOT EXISTS (SELECT FROM found)
+            RETURNING id
+        ), m AS (
+            INSERT INTO messages (conversation_id, sender_id, recipient_id, body)
+            SELECT id, $3::bigint, $4::bigint, $5::text FROM (SELECT id FROM found UNION ALL SELECT id FROM made) c
+            RETURNING {MESSAGE_COLUMNS}
+        ), members AS (
+            INSERT INTO conversation_members (conversation_id, user_id, peer_id, last_message_id)
+            SELECT conversation_id, sender_id, recipient_id, id FROM m
+            UNION ALL SELECT conversation_id, recipient_id, sender_id, id FROM m
+            ON CONFLICT (conversation_id, user_id) DO UPDATE SET last_message_id = excluded.last_message_id
+        ), boxes AS (
+            UPDATE mailboxes SET last_message_id = m.id FROM m WHERE user_id IN ($1, $2)
+        )
+        SELECT {MESSAGE_COLUMNS} FROM m
         """,
-        conversation_id,
+        low,
+        high,
         sender_id,
         recipient_id,
         body,
     )
-    await conn.execute(
-        """
-        INSERT INTO conversation_members (conversation_id, user_id, peer_id, last_message_id)
-        VALUES ($1, $2, $3, $4), ($1, $3, $2, $4)
-        ON CONFLICT (conversation_id, user_id) DO UPDATE SET last_message_id = excluded.last_message_id
-        """,
-        conversation_id,
-        sender_id,
-        recipient_id,
-        message["id"],
-    )
-    await conn.execute("UPDATE mailboxes SET last_message_id = $2 WHERE user_id = ANY($1::bigint[])", [low, high], message["id"])
     return Sent(message, heads[sender_id], heads[recipient_id])
-
-
-async def user_exists(conn: asyncpg.Connection, user_id: int) -> bool:
-    return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", user_id)
 
 
 async def list_conversations(

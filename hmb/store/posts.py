@@ -25,6 +25,34 @@ async def insert_post(conn: asyncpg.Connection, author_id: int, body: str, image
     return post_id
 
 
+async def create_post(
+    conn: asyncpg.Connection, author_id: int, body: str, image_file_id: int | None
+) -> asyncpg.Record | None:
+    """Insert a post and count it on its author; the post as get_post shows it, or None if
+    `image_file_id` is not a post image the author uploaded.
+
+    One statement, so it is atomic without a transaction (no BEGIN/COMMIT round trips).
+    """
+    return await conn.fetchrow(
+        f"""
+        WITH p AS (
+            INSERT INTO posts (author_id, body, image_file_id)
+            SELECT $1::bigint, $2::text, $3::bigint
+            WHERE $3::bigint IS NULL
+               OR EXISTS (SELECT 1 FROM files WHERE id = $3 AND owner_id = $1 AND purpose = 'post_image')
+            RETURNING *
+        ), u AS (
+            UPDATE users SET posts_count = posts_count + 1 WHERE id = (SELECT author_id FROM p)
+            RETURNING id, name, headline, avatar_file_id
+        )
+        SELECT {_COLUMNS} FROM p, u
+        """,
+        author_id,
+        body,
+        image_file_id,
+    )
+
+
 async def get_post(conn: asyncpg.Connection, post_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM posts p JOIN users u ON u.id = p.author_id WHERE p.id = $1", post_id

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from hmb.store import cache_keys
-from hmb.store.redis import Redis, RedisDown
+from hmb.store.redis import Redis, RedisDown, Script
 
 LOCAL_MAX_KEYS = 50_000
 
@@ -62,9 +62,13 @@ class RateLimiter:
         return count
 
 
+# INCR and EXPIRE, atomically, as one command (a MULTI/EXEC pipeline is four).
+_INCR_WITH_TTL = Script("""
+local count = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return count
+""")
+
+
 async def _incr_with_ttl(client, key: str, window_s: int) -> int:
-    async with client.pipeline(transaction=True) as pipe:
-        pipe.incr(key)
-        pipe.expire(key, window_s + 1)
-        count, _ = await pipe.execute()
-    return int(count)
+    return int(await _INCR_WITH_TTL(client, [key], window_s + 1))

@@ -115,8 +115,12 @@ class Databases:
                 self.on_query(getattr(fn, "__name__", "read"), time.perf_counter() - started)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[Write]:
-        """A short transaction on the primary; post-commit work runs only if it commits."""
+    async def write(self, transaction: bool = True) -> AsyncIterator[Write]:
+        """A short transaction on the primary; post-commit work runs only if it commits.
+
+        `transaction=False` is for a body that runs one statement: atomic on its own, it needs
+        no BEGIN and COMMIT round trips. Nothing that can fail may follow that statement.
+        """
         _note(self.primary)
         # Named after the function that opened the transaction (frame 2: through __aenter__).
         name = f"write:{sys._getframe(2).f_code.co_name}" if self.on_query is not None else ""
@@ -124,21 +128,24 @@ class Databases:
         try:
             async with self._acquire(self.primary) as conn:
                 unit = Write(conn)
-                async with conn.transaction():
+                if transaction:
+                    async with conn.transaction():
+                        yield unit
+                else:
                     yield unit
-                # After commit: the WAL position a later read must see.
-                lsn = await conn.fetchval(LSN_SQL)
+                # After commit: the WAL position a later read must see, and in the same round
+                # trip what the write asked to read as of its commit.
+                lsn, unit.read_value = await conn.fetchrow(f"{LSN_SQL}, {unit.read_sql}", *unit.read_args)
         finally:
             if self.on_query is not None:
                 self.on_query(name, time.perf_counter() - started)
         written_lsn.set(max(lsn, written_lsn.get() or 0))
-        if self.cache is not None:
-            if unit.invalidations:
-                await self.cache.invalidate(*unit.invalidations)
-            if unit.bumps:
-                await self.cache.bump(lsn, *unit.bumps)
-        for callback in unit.after_commit:
-            await callback(lsn)
+        try:
+            for callback in unit.after_commit:
+                await callback(lsn)
+        finally:
+            if self.cache is not None:
+                await self.cache.apply(lsn, unit.invalidations, unit.bumps, unit.quiet_bumps)
 
     @asynccontextmanager
     async def _acquire(self, node: Node) -> AsyncIterator[asyncpg.Connection]:
@@ -198,18 +205,34 @@ class Write:
 
     def __init__(self, conn: asyncpg.Connection):
         self.conn = conn
-        self.invalidations: list[Key] = []
-        self.bumps: list[Key] = []
+        # Key names: all the cache needs.
+        self.invalidations: list[str] = []
+        self.bumps: list[str] = []
+        self.quiet_bumps: list[str] = []
         self.after_commit: list[Callable[[int], Awaitable[None]]] = []
+        self.read_sql, self.read_args, self.read_value = "NULL", (), None
+
+    def read_at_commit(self, sql: str, *args: Any) -> None:
+        """Read the value of `sql` (an expression) on the primary just after the commit, in the
+        statement that reads its WAL position: saves a round trip. `on_commit` callbacks find it
+        in `read_value`."""
+        assert self.read_sql == "NULL", "one read at commit per write"
+        self.read_sql, self.read_args = sql, args
 
     def invalidate(self, *keys: Key) -> None:
-        self.invalidations.extend(keys)
+        self.invalidations.extend(k.name for k in keys)
 
     def bump(self, *gen_keys: Key) -> None:
-        self.bumps.extend(gen_keys)
+        """Move groups to the commit's generation (hmb.store.cache.Cache.bump)."""
+        self.bumps.extend(k.name for k in gen_keys)
+
+    def bump_quietly(self, names: list[str]) -> None:
+        """Bump groups too many to announce, by key name (Cache.bump with broadcast=False)."""
+        self.quiet_bumps.extend(names)
 
     def on_commit(self, callback: Callable[[int], Awaitable[None]]) -> None:
-        """`callback(lsn)` runs after the commit, with its WAL position."""
+        """`callback(lsn)` runs after the commit, with its WAL position. It runs before the
+        queued cache work is sent (in one round trip), so it may queue more."""
         self.after_commit.append(callback)
 
 

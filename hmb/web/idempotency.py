@@ -26,16 +26,18 @@ async def create_once(
     create: Callable[[Write], Awaitable[Any]],
     status: int = 201,
     fingerprint: bytes | None = None,
+    one_statement: bool = False,
 ) -> web.Response:
     """Run `create(write)` in one transaction and answer its result as JSON.
 
     With an Idempotency-Key, the key, the create and the stored response commit
     together. `fingerprint` identifies the request (default: method, route and body).
+    `one_statement`: `create` runs a single statement, so without a key it needs no transaction.
     """
     db = request.app[DB]
     key = request.headers.get(HEADER)
     if key is None:
-        async with db.write() as w:
+        async with db.write(transaction=not one_statement) as w:
             data = await create(w)
         return body_response(dumps(data), status)
     if not _SANE_KEY.match(key):

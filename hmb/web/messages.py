@@ -31,9 +31,9 @@ async def send(request: web.Request) -> web.Response:
     redis = request.app[REDIS]
 
     async def create(w: Write) -> dict:
-        if not await messages.user_exists(w.conn, body.recipient_id):
-            raise Invalid(fields={"recipient_id": "no such user"})
         sent = await messages.send_message(w.conn, principal.user_id, body.recipient_id, body.body)
+        if sent is None:
+            raise Invalid(fields={"recipient_id": "no such user"})
         # Only once it is committed may anyone hear of it.
         w.on_commit(lambda lsn: live.publish(redis, sent, lsn))
         return _message(sent.message)

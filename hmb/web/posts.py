@@ -6,7 +6,7 @@ from aiohttp import web
 
 from hmb.appkeys import CACHE, DB, FANOUT
 from hmb.errors import Forbidden, Invalid, NotFound
-from hmb.store import cache_keys, files, posts
+from hmb.store import cache_keys, posts
 from hmb.store.router import Write
 from hmb.web import cached
 from hmb.web.http import body_response, dumps, extend_object, json_response, parse_body, parse_query, path_id
@@ -49,24 +49,20 @@ async def create_post(request: web.Request) -> web.Response:
     data = await parse_body(request, PostIn)
 
     async def create(w: Write) -> dict:
-        if data.image_file_id is not None and not await files.owns(
-            w.conn, data.image_file_id, principal.user_id, "post_image"
-        ):
+        row = await posts.create_post(w.conn, principal.user_id, data.body, data.image_file_id)
+        if row is None:
             raise Invalid(fields={"image_file_id": "not a post image you uploaded"})
-        post_id = await posts.insert_post(w.conn, principal.user_id, data.body, data.image_file_id)
-        row = await posts.get_post(w.conn, post_id)
         _after_change(request, w, principal.user_id)
         return PostDetail.model_validate(dict(row)).model_dump()
 
-    return await create_once(request, principal, create)
+    return await create_once(request, principal, create, one_statement=True)
 
 
 def _after_change(request: web.Request, w: Write, author_id: int, post_id: int | None = None) -> None:
     """A post appeared, changed or went: the author's count, the lists, every follower's feed."""
     w.invalidate(cache_keys.user(author_id), *([cache_keys.post(post_id)] if post_id else []))
     w.bump(cache_keys.posts_gen())
-    fanout = request.app[FANOUT]
-    w.on_commit(lambda lsn: fanout.after_write(author_id, lsn))
+    request.app[FANOUT].after_write(w, author_id)
 
 
 async def get_post(request: web.Request) -> web.Response:

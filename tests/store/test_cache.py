@@ -8,6 +8,7 @@ from dataclasses import replace
 from hmb.appkeys import CACHE, DB, REDIS
 from hmb.config import Settings
 from hmb.store import cache_keys, users
+from hmb.store.cache import REDELETE_BATCH_S
 from tests.conftest import wait_for
 from tests.factories import register
 
@@ -117,6 +118,31 @@ async def test_invalidation_is_dropped_when_the_write_rolls_back(client):
         pass
     assert key.name in app[CACHE].l1
     assert await app[REDIS].call(lambda r: r.exists(key.name)) == 1
+
+
+async def test_second_deletes_of_many_writes_share_one_round_trip(client, redis_client):
+    cache = client.server.app[CACHE]
+    cache.settle_s = 0.1
+    keys = [cache_keys.user(n) for n in range(1, 6)]
+    calls = []
+    real_call = cache.redis.call
+
+    async def counted(fn):
+        calls.append(fn)
+        return await real_call(fn)
+
+    cache.redis.call = counted
+    try:
+        for key in keys:
+            await cache.invalidate(key)
+            await redis_client.set(key.name, b"refilled from a lagging replica")
+        writes = len(calls)
+        await wait_for(lambda: len(calls) > writes, timeout=REDELETE_BATCH_S + cache.settle_s + 1)
+        await asyncio.sleep(REDELETE_BATCH_S)
+    finally:
+        del cache.redis.call
+    assert len(calls) == writes + 1
+    assert await redis_client.exists(*(k.name for k in keys)) == 0
 
 
 async def test_without_l1_every_hit_comes_from_redis(make_client, settings):

@@ -6,7 +6,7 @@ import asyncio
 import struct
 import time
 
-from hmb.appkeys import CACHE, FANOUT
+from hmb.appkeys import CACHE, FANOUT, REDIS
 from hmb.ops.seed import DEMO_PASSWORD, DEMO_PEOPLE, load_demo
 from hmb.store import cache_keys
 from tests.conftest import TEST_ENV, wait_for
@@ -70,6 +70,32 @@ async def test_own_write_shows_at_once_on_another_instance(make_client):
     position = {"X-Read-Position": response.headers["X-Read-Position"]}
     ids, page = await _feed(two, {"headers": {**me["headers"], **position}})  # the very next read
     assert ids[0] == mine["id"] and page["cache"] == "miss"
+
+
+async def test_a_posts_invalidations_bumps_and_fan_out_take_two_redis_round_trips(client, redis_client):
+    """The announced work, then the fan-out (which is also what makes the announcement leave first)."""
+    author, reader = await register(client), await register(client)
+    assert (await client.post(f"/api/users/{author['user']['id']}/follow", headers=reader["headers"])).status == 204
+    profile = cache_keys.user(author["user"]["id"]).name
+    await redis_client.set(profile, b"cached profile")
+    redis = client.app[REDIS]
+    calls = []
+    real_call = redis.call
+
+    async def counted(fn):
+        calls.append(fn)
+        return await real_call(fn)
+
+    redis.call = counted
+    try:
+        await _post(client, author)
+    finally:
+        del redis.call
+    assert len(calls) == 2, calls
+    assert not await redis_client.exists(profile)
+    gens = [cache_keys.posts_gen(), cache_keys.feed_gen(author["user"]["id"]), cache_keys.feed_gen(reader["user"]["id"])]
+    values = await redis_client.mget([k.name for k in gens])
+    assert values[0] is not None and len(set(values)) == 1  # all moved to the post's WAL position
 
 
 async def test_feed_is_followees_and_own_newest_first_paginated(client):

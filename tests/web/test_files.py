@@ -201,6 +201,7 @@ async def test_a_post_carries_only_its_authors_post_image(client, primary):
         response = await client.post("/api/posts", json={"body": "look", "image_file_id": file_id}, headers=who["headers"])
         await _error(response, 422, "validation_failed")
     assert await primary.fetchval("SELECT count(*) FROM posts") == 0
+    assert await primary.fetchval("SELECT sum(posts_count) FROM users") == 0
     response = await client.post("/api/posts", json={"body": "look", "image_file_id": image["id"]}, headers=owner["headers"])
     assert response.status == 201
     assert (await response.json())["image_url"] == image["url"]
