@@ -147,30 +147,8 @@ class Databases:
             if self.cache is not None:
                 await self.cache.apply(lsn, unit.invalidations, unit.bumps, unit.quiet_bumps)
 
-    @asynccontextmanager
-    async def _acquire(self, node: Node) -> AsyncIterator[asyncpg.Connection]:
-        # Every checkout goes through here, so a full pool means this task will wait.
-        waits = node.held >= node.pool.get_max_size()
-        node.waiting += waits
-        try:
-            conn = await node.pool.acquire(timeout=self._acquire_timeout)
-        except asyncio.TimeoutError:
-            raise Overloaded(f"no free database connection on {node.name}") from None
-        except pg.CONNECTION_LOST as exc:
-            if node is self.primary:
-                raise Unavailable("the database is unreachable") from exc
-            raise
-        finally:
-            node.waiting -= waits
-        node.held += 1
-        try:
-            yield conn
-        except pg.CONNECTION_LOST:
-            conn.terminate()  # never hand a connection that lost its server back to the pool
-            raise
-        finally:
-            node.held -= 1
-            await node.pool.release(conn)
+    def _acquire(self, node: Node) -> _Checkout:
+        return _Checkout(node, self._acquire_timeout)
 
     def eject(self, node: Node, reason: str) -> None:
         if node.in_use:
@@ -234,6 +212,46 @@ class Write:
         """`callback(lsn)` runs after the commit, with its WAL position. It runs before the
         queued cache work is sent (in one round trip), so it may queue more."""
         self.after_commit.append(callback)
+
+
+class _Checkout:
+    """`async with`: one connection of `node`'s pool, handed back (or closed, if its server is gone).
+
+    A wait for a free connection lasts at most DB_ACQUIRE_TIMEOUT_S (then a 503). `node.held`
+    counts checkouts until their release is done, so one past the pool's size is counted as
+    waiting. A class, not @asynccontextmanager: this runs for every query.
+    """
+
+    __slots__ = ("node", "timeout", "conn")
+
+    def __init__(self, node: Node, timeout: float):
+        self.node, self.timeout = node, timeout
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        node = self.node
+        node.held += 1
+        waits = node.held > node.pool.get_max_size()
+        node.waiting += waits
+        try:
+            self.conn = await node.pool.acquire(timeout=self.timeout)
+        except BaseException as exc:
+            node.held -= 1
+            if isinstance(exc, asyncio.TimeoutError):
+                raise Overloaded(f"no free database connection on {node.name}") from None
+            if isinstance(exc, pg.CONNECTION_LOST) and node.name == "primary":
+                raise Unavailable("the database is unreachable") from exc
+            raise
+        finally:
+            node.waiting -= waits
+        return self.conn
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc is not None and isinstance(exc, pg.CONNECTION_LOST):
+                self.conn.terminate()  # never hand a connection that lost its server back to the pool
+            await self.node.pool.release(self.conn)
+        finally:
+            self.node.held -= 1
 
 
 def _note(node: Node) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, TypeVar
 
 import orjson
@@ -50,7 +51,14 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:
+    if not request.query:  # most reads send none: the defaults are validated once per model
+        return _query_defaults(model)
     return validate(model, dict(request.query))
+
+
+@functools.cache
+def _query_defaults(model: type[M]) -> M:
+    return validate(model, {})
 
 
 def validate(model: type[M], data: Any) -> M:

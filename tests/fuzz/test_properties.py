@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from hmb.errors import BadRequest, Invalid
 from hmb.web.http import validate
 from hmb.web.pagination import decode_cursor, encode_cursor, page
 from hmb.web.routes import ROUTE_TABLE
+from hmb.web.schemas.common import Query
 
 MODELS = sorted({m for r in ROUTE_TABLE for m in (r.body, r.query) if m is not None and m.__module__.startswith("hmb.")},
                 key=lambda m: m.__name__)
@@ -105,3 +107,13 @@ def test_a_nul_character_in_any_text_input_is_422(model):
             with pytest.raises(Invalid) as refused:
                 validate(model, {name: "a\x00b"})
             assert name in refused.value.fields
+
+
+def test_every_query_model_is_frozen_so_the_empty_one_can_be_shared():
+    """parse_query validates an empty query once per model; no request may change the shared one."""
+    queries = [r.query for r in ROUTE_TABLE if r.query is not None]
+    assert queries and all(issubclass(q, Query) for q in queries)
+    page_query = next(q for q in queries if "limit" in q.model_fields)
+    shared = validate(page_query, {})
+    with pytest.raises(ValidationError):
+        shared.limit = 1

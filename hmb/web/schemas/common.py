@@ -21,6 +21,12 @@ class Input(BaseModel):
         return value
 
 
+class Query(Input):
+    """A query string. Frozen: the all-defaults one is validated once and shared (hmb.web.http.parse_query)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
 class Output(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -31,7 +37,7 @@ Limit = Annotated[int, Field(ge=1, le=100, description="page size (default 20, m
 Cursor = Annotated[str | None, Field(default=None, max_length=200, description="opaque cursor from `next_cursor`")]
 
 
-class PageQuery(Input):
+class PageQuery(Query):
     limit: Limit = 20
     cursor: Cursor = None
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from hmb.web.schemas.common import MAX_ID, Cursor, Input, Limit, Output
+from hmb.web.schemas.common import MAX_ID, Cursor, Input, Limit, Output, Query
 
 EmploymentType = Literal["full_time", "part_time", "contract", "internship", "temporary"]
 JobStatus = Literal["open", "closed"]
@@ -102,7 +102,7 @@ class JobPage(Output):
     next_cursor: str | None
 
 
-class JobsQuery(Input):
+class JobsQuery(Query):
     q: Annotated[
         str | None, Field(default=None, max_length=200, description='words to find; websearch syntax: "quoted phrase", or, -not')
     ] = None
@@ -154,7 +154,7 @@ class ApplicationPage(Output):
     next_cursor: str | None
 
 
-class ApplicationsQuery(Input):
+class ApplicationsQuery(Query):
     status: ApplicationStatus | None = None
     limit: Limit = 20
     cursor: Cursor = None

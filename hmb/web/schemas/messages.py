@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, RootModel
 
-from hmb.web.schemas.common import MAX_ID, Input, Output
+from hmb.web.schemas.common import MAX_ID, Input, Output, Query
 
 MAX_BODY = 5000
 
@@ -49,7 +49,7 @@ class ConversationPage(Output):
     next_cursor: str | None
 
 
-class ReadQuery(Input):
+class ReadQuery(Query):
     up_to: Annotated[
         int | None, Field(default=None, ge=1, le=MAX_ID, description="the newest message read (default: the latest)")
     ] = None
@@ -61,7 +61,7 @@ class ReadMarker(Output):
     unread_count: int
 
 
-class LiveQuery(Input):
+class LiveQuery(Query):
     after: Annotated[
         int | None,
         Field(default=None, ge=0, le=MAX_ID, description="the id of the last message this client saw: everything after it is replayed first"),

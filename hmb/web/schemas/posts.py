@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from hmb.web.schemas.common import MAX_ID, Cursor, Input, Limit, Output
+from hmb.web.schemas.common import MAX_ID, Cursor, Input, Limit, Output, Query
 from hmb.web.schemas.users import file_url
 
 Body = Annotated[str, Field(min_length=1, max_length=5000)]
@@ -66,13 +66,13 @@ class PostPage(Output):
     next_cursor: str | None
 
 
-class PostsQuery(Input):
+class PostsQuery(Query):
     author_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="only this author's posts")
     limit: Limit = 20
     cursor: Cursor = None
 
 
-class TrendingQuery(Input):
+class TrendingQuery(Query):
     limit: Annotated[int, Field(ge=1, le=50, description="how many posts (default 10, max 50)")] = 10
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from hmb.web.schemas.common import Cursor, Input, Limit, Output
+from hmb.web.schemas.common import Cursor, Input, Limit, Output, Query
 
 
 def file_url(file_id: int | None) -> str | None:
@@ -48,7 +48,7 @@ class ProfilePage(Output):
     next_cursor: str | None
 
 
-class UsersQuery(Input):
+class UsersQuery(Query):
     q: Annotated[str | None, Field(default=None, max_length=100, description="part of a name")] = None
     limit: Limit = 20
     cursor: Cursor = None
