@@ -2,9 +2,10 @@
 
 Under gunicorn, `PROMETHEUS_MULTIPROC_DIR` (set by `hmb serve` before gunicorn starts, wiped in
 `on_starting`) puts every worker's values in files that any worker sums at scrape time, so one
-scrape shows the whole pod. The request path touches only cached label children and a few ints;
-sampled values (pools, lag, cache counters, breaker) are written by each worker's heartbeat loop,
-because the scraping worker cannot see another worker's pools.
+scrape shows the whole pod. The request path only adds to plain-Python tallies; they, and the
+sampled values (in-flight, pools, lag, cache counters, breaker), are written into the series by each
+worker's heartbeat loop and before a scrape, because the scraping worker cannot see another
+worker's memory: other workers' figures are as fresh as their last beat.
 """
 
 from __future__ import annotations
