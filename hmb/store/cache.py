@@ -144,9 +144,13 @@ class Cache:
     async def apply(self, lsn: int, deletes: list[str], bumps: list[str], quiet_bumps: Sequence[str] = ()) -> None:
         """A committed write's cache work (key names), in one or two Redis round trips.
 
-        Deletes `deletes` (from L2, and later once more: see `settle_s`) and moves `bumps` to
-        generation `lsn` (see `bump`), telling every worker in every pod to drop its L1 copies;
-        then moves `quiet_bumps` without telling. That second round trip is made even with no
+        Deletes `deletes` (from L2, and later once more: see `settle_s`) and moves the groups
+        `bumps` to generation `lsn`, the WAL position of the write that changed them, telling
+        every worker in every pod to drop its L1 copies; then moves `quiet_bumps`, groups too
+        many to announce (a post's followers' feeds), without telling: other workers' copies
+        age out within their `generation(local_s=)`. Old generations' entries are orphaned
+        (they expire); a reader of the new one reads with `lsn` as its floor, so no lagging
+        replica can refill the group with data from before the write. That second round trip is made even with no
         quiet bumps when keys were deleted: Redis answers it only once it has written the
         first one's announcement to every worker (its answer to the first can leave before),
         so when the write has answered, no pod is left serving a deleted key from L1 while a
@@ -164,18 +168,6 @@ class Cache:
     async def invalidate(self, *keys: Key) -> None:
         """Delete from L2, then tell every worker in every pod to drop its L1 copy."""
         await self.apply(0, [k.name for k in keys], [])
-
-    async def bump(self, lsn: int, *gen_keys: Key, broadcast: bool = True) -> None:
-        """Move groups to generation `lsn`, the WAL position of the write that changed them.
-
-        Entries of the old generation are orphaned (they expire); a reader of the new
-        generation reads with `lsn` as its floor, so no lagging replica can refill the
-        group with data from before the write. `broadcast=False` is for groups too many
-        to announce (a post's followers' feeds): other workers' copies age out within
-        their `generation(local_s=)` instead.
-        """
-        names = [k.name for k in gen_keys]
-        await self.apply(lsn, [], *((names, ()) if broadcast else ([], names)))
 
     async def _send(self, names: list[str], deletes: int, announced: int, lsn: int) -> None:
         """names[:deletes] are deleted, the rest raised to `lsn`; names[:announced] are broadcast."""

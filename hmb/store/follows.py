@@ -117,10 +117,9 @@ class FeedFanout:
     The author and the first INLINE followers (read on the primary with the commit's WAL
     position) are bumped before the response is sent, with the write's other cache work
     (Cache.apply), so a typical author's followers see it within FEED_GEN_LOCAL_S (at once
-    on this worker). Followers
-    past that (large accounts) are bumped by a background task, CHUNK ids per
-    database read and one Redis round trip per chunk: time grows linearly
-    with followers and nothing holds a connection or the request meanwhile.
+    on this worker). Followers past that (large accounts) are bumped by a background task,
+    CHUNK ids per database read and one Redis round trip per chunk: time grows linearly with
+    followers and nothing holds a connection or the request meanwhile.
     """
 
     INLINE = 1000

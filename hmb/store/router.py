@@ -201,11 +201,11 @@ class Write:
         self.invalidations.extend(k.name for k in keys)
 
     def bump(self, *gen_keys: Key) -> None:
-        """Move groups to the commit's generation (hmb.store.cache.Cache.bump)."""
+        """Move groups to the commit's generation, announced to every worker (Cache.apply)."""
         self.bumps.extend(k.name for k in gen_keys)
 
     def bump_quietly(self, names: list[str]) -> None:
-        """Bump groups too many to announce, by key name (Cache.bump with broadcast=False)."""
+        """Bump groups too many to announce, by key name (Cache.apply's `quiet_bumps`)."""
         self.quiet_bumps.extend(names)
 
     def on_commit(self, callback: Callable[[int], Awaitable[None]]) -> None:

@@ -67,6 +67,7 @@ async def core(request: web.Request, handler) -> web.StreamResponse:
             response.force_close()
     route_name = route.name if route else None
     status = response.status
+    elapsed = time.perf_counter() - started
     access = app[ACCESS_LOG]
     if access.enabled:
         access.log({
@@ -75,11 +76,11 @@ async def core(request: web.Request, handler) -> web.StreamResponse:
             "path": request.raw_path.partition("?")[0],  # as sent; the query may hold personal data
             "route": route_name,
             "status": status,
-            "ms": round((time.perf_counter() - started) * 1000, 2),
+            "ms": round(elapsed * 1000, 2),
             "db": ", ".join(served) or None,
             "remote": client_ip(request, settings.web.trusted_proxies),
         })
-    app[METRICS].finished(route_name, request.method, status, time.perf_counter() - started)
+    app[METRICS].finished(route_name, request.method, status, elapsed)
     return response
 
 
