@@ -42,13 +42,12 @@ from hmb.store.revocations import RevokedSessions
 from hmb.store.router import open_databases
 from hmb.store.storage import open_storage
 from hmb.web import live
-from hmb.web.middlewares import core
 from hmb.web.routes import setup_routes
 
 
 async def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings.from_env()
-    app = web.Application(middlewares=[core], client_max_size=settings.web.max_body_bytes)
+    app = web.Application(client_max_size=settings.web.max_body_bytes)
     app[SETTINGS] = settings
     app[LIFECYCLE] = Lifecycle()
     app[TOKENS] = Tokens(settings.auth)
@@ -56,7 +55,7 @@ async def create_app(settings: Settings | None = None) -> web.Application:
     # LOG_LEVEL above INFO turns the access log off (logging is configured before the app is made).
     app[ACCESS_LOG] = AccessLog(enabled=logging.getLogger("hmb.access").isEnabledFor(logging.INFO))
     aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("hmb.web", "templates"), autoescape=True)
-    setup_routes(app)
+    setup_routes(app)  # after the parts above: each route's wrapper binds them
     # In dependency order; each tears down only if it started (aiohttp's cleanup_ctx).
     app.cleanup_ctx.extend([_databases, _redis, _cache, _auth, _storage, _fanout, _background, heartbeat_ctx, live.live_ctx, _started])
     app.on_shutdown.append(_drain)

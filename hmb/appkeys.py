@@ -20,6 +20,7 @@ from hmb.store.router import Databases
 from hmb.store.storage import ObjectStorage
 
 if TYPE_CHECKING:
+    from hmb.web.middlewares import Core
     from hmb.web.live import Hub  # the web layer imports this module: no runtime import back
 
 
@@ -48,3 +49,4 @@ STORAGE = web.AppKey("storage", ObjectStorage)
 FANOUT = web.AppKey("fanout", FeedFanout)
 LIVE: web.AppKey[Hub] = web.AppKey("live")  # this worker's WebSockets and their Redis subscription
 ROUTES = web.AppKey("routes", dict)  # route name -> hmb.web.meta.Route
+CORE: web.AppKey[Core] = web.AppKey("core")  # wraps every route's handler (hmb.web.middlewares)

@@ -42,43 +42,69 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level)
 
 
+_dumps, _NEWLINE = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+_MILLIS = [f".{ms:03d}Z" for ms in range(1000)]  # a timestamp's tail, formatted once
+
+
 class AccessLog:
     """The access log: one JSON line per request, shaped like JsonFormatter's lines.
 
     Not through `logging`: a record, a formatter and a flush per request cost ~40 µs of a
-    ~70 µs /health. Here a line is one orjson call appended to a buffer, written in whole
-    lines of at most PIPE_BUF bytes, so each write is atomic on a pipe and the workers
-    sharing stderr never interleave. `flush()` runs every FLUSH_S and when the worker stops:
-    a killed worker loses at most that much of its log, never a request.
+    ~70 µs /health. A request only appends its facts (a tuple); every BATCH requests, and
+    every FLUSH_S, they become lines in one tight loop (formatting inside the request cost
+    ~2 µs of a ~30 µs /health). Lines are written in whole lines of at most PIPE_BUF bytes,
+    so each write is atomic on a pipe and the workers sharing stderr never interleave. A
+    killed worker loses at most FLUSH_S of its log, never a request.
     """
 
     FLUSH_S = 0.5
+    BATCH = 64  # a burst of formatting inside one request: ~40 µs
     CHUNK = select.PIPE_BUF
 
     def __init__(self, enabled: bool, out: Callable[[bytes], object] = functools.partial(os.write, 2)):
         self.enabled = enabled
         self.out = out
+        self._pending: list[tuple] = []
         self._lines: list[bytes] = []
         self._size = 0
         self._second = -1
         self._stamp = ""
 
-    def log(self, fields: dict) -> None:
-        now = time.time()
-        second = int(now)
-        if second != self._second:  # strftime once a second, not once a request
-            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        line = orjson.dumps(
-            {"ts": f"{self._stamp}.{int((now - second) * 1000):03d}Z", "level": "info", "logger": "hmb.access",
-             "msg": "request", **fields},
-            default=str,
-        ) + b"\n"
-        if self._size + len(line) > self.CHUNK:
-            self.flush()
-        self._lines.append(line)
-        self._size += len(line)
+    def request(self, request_id: str, method: str, raw_path: str, route: str | None, status: int, seconds: float,
+                db: str | None, remote: str) -> None:
+        pending = self._pending
+        pending.append((time.time(), request_id, method, raw_path, route, status, seconds, db, remote))
+        if len(pending) >= self.BATCH:
+            self._format()
+
+    def _format(self) -> None:
+        lines, size, chunk = self._lines, self._size, self.CHUNK
+        for at, request_id, method, raw_path, route, status, seconds, db, remote in self._pending:
+            second = int(at)
+            if second != self._second:  # strftime once a second, not once a line
+                self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            line = _dumps({
+                "ts": self._stamp + _MILLIS[int((at - second) * 1000)], "level": "info", "logger": "hmb.access",
+                "msg": "request", "request_id": request_id, "method": method,
+                "path": raw_path.partition("?")[0],  # as sent; the query may hold personal data
+                "route": route, "status": status, "ms": int(seconds * 100_000) / 100,  # to the 10 µs below
+                "db": db, "remote": remote,
+            }, option=_NEWLINE)
+            if size + len(line) > chunk:
+                self._size = size
+                self._write()
+                size = 0
+            lines.append(line)
+            size += len(line)
+        self._size = size
+        self._pending.clear()
 
     def flush(self) -> None:
+        """Format what is pending and write every line."""
+        self._format()
+        self._write()
+
+    def _write(self) -> None:
         if self._lines:
             data = b"".join(self._lines)
             self._lines.clear()

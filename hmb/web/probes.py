@@ -6,11 +6,13 @@ from aiohttp import web
 
 from hmb.appkeys import DB, LIFECYCLE, REDIS
 from hmb.store.redis import RedisDown
-from hmb.web.http import json_response
+from hmb.web.http import body_response, dumps, json_response
+
+_ALIVE = dumps({"status": "ok"})
 
 async def health(request: web.Request) -> web.Response:
     """Liveness: the process answers. No I/O, so a sick dependency never restarts healthy pods."""
-    return json_response({"status": "ok"})
+    return body_response(_ALIVE)
 
 
 async def startup(request: web.Request) -> web.Response:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hmb.appkeys import ROUTES
+from hmb.appkeys import CORE, ROUTES
 from hmb.web import applications, auth, docs, files, jobs, live, messages, metrics, posts, probes, users
 from hmb.web.meta import CRITICAL, SHEDDABLE, Route
+from hmb.web.middlewares import Core
 from hmb.web.schemas import auth as auth_s
 from hmb.web.schemas import common as common_s
 from hmb.web.schemas import files as files_s
@@ -137,5 +138,8 @@ ROUTE_TABLE: list[Route] = [
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_routes([web.route(r.method, r.path, r.handler, name=r.name) for r in ROUTE_TABLE])
+    """Every route through the core wrapper (hmb.web.middlewares), then the 404/405 fallback."""
+    core = app[CORE] = Core(app)
+    core.add(app.router, ROUTE_TABLE)
+    core.add_fallback(app.router)
     app[ROUTES] = {r.name: r for r in ROUTE_TABLE}

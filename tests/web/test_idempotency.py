@@ -7,10 +7,11 @@ import asyncio
 from aiohttp import web
 
 from hmb.app import create_app
-from hmb.appkeys import DB
+from hmb.appkeys import CORE, DB
 from hmb.store import idempotency
 from hmb.web.http import parse_body
 from hmb.web.identity import caller
+from hmb.web.meta import Route
 from hmb.web.idempotency import create_once
 from hmb.web.schemas.users import ProfilePatch
 from tests.factories import register
@@ -32,7 +33,8 @@ async def _note(request: web.Request) -> web.Response:
 
 async def _client(aiohttp_client, settings):
     app = await create_app(settings)
-    app.router.add_post("/test/notes", _note, name="test.notes")
+    app[CORE].add(app.router, [Route("POST", "/test/notes", _note, "test.notes", "a stand-in create route", 201,
+                                     idempotent=True)])
     return await aiohttp_client(app)
 
 

@@ -90,7 +90,7 @@ def test_access_log_writes_whole_lines_in_atomic_chunks():
     written: list[bytes] = []
     access = AccessLog(enabled=True, out=written.append)
     for i in range(500):
-        access.log({"request_id": f"{i:032x}", "path": "/api/jobs/" + "x" * (i % 50)})
+        access.request(f"{i:032x}", "GET", "/api/jobs/" + "x" * (i % 50), "jobs.get", 200, 0.001, None, "127.0.0.1")
     assert sum(len(chunk) for chunk in written) > 10 * AccessLog.CHUNK  # most lines already written
     access.flush()
     assert all(len(chunk) <= AccessLog.CHUNK and chunk.endswith(b"\n") for chunk in written)
