@@ -8,7 +8,7 @@ carry a generation number; bumping it orphans the whole group in one INCR.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 PREFIX = "hmb:v1"
 INVALIDATION_CHANNEL = f"{PREFIX}:invalidate"
@@ -30,8 +30,13 @@ TTL = {
 FEED_GEN_LOCAL_S = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class Key:
+class Key(NamedTuple):
+    """A cache key: its full name and its namespace (which sets its TTL and its counters).
+
+    A NamedTuple, not a frozen dataclass: reads make one or two per request, and a frozen
+    dataclass's __init__ costs ~0.4 µs more.
+    """
+
     name: str
     namespace: str
 
@@ -43,30 +48,26 @@ class Key:
         return self.name
 
 
-def _key(namespace: str, *parts: object) -> Key:
-    return Key(":".join((PREFIX, namespace, *map(str, parts))), namespace)
-
-
 def user(user_id: int) -> Key:
     """A public profile (the encoded JSON body)."""
-    return _key("user", user_id)
+    return Key(f"{PREFIX}:user:{user_id}", "user")
 
 
 def users_list(gen: int, cursor: str, limit: int) -> Key:
     """A page of the public directory; `gen` moves when any profile changes."""
-    return _key("users", f"g{gen}", cursor or "-", limit)
+    return Key(f"{PREFIX}:users:g{gen}:{cursor or '-'}:{limit}", "users")
 
 
 def users_gen() -> Key:
-    return _key("gen", "users")
+    return Key(f"{PREFIX}:gen:users", "gen")
 
 
 def feed(user_id: int, gen: int, cursor: str, limit: int) -> Key:
-    return _key("feed", user_id, f"g{gen}", cursor or "-", limit)
+    return Key(f"{PREFIX}:feed:{user_id}:g{gen}:{cursor or '-'}:{limit}", "feed")
 
 
 def feed_gen(user_id: int) -> Key:
-    return _key("gen", "feed", user_id)
+    return Key(f"{PREFIX}:gen:feed:{user_id}", "gen")
 
 
 _FEED_GEN = feed_gen(0).name[:-1]
@@ -78,32 +79,32 @@ def feed_gen_names(user_ids: Iterable[int]) -> list[str]:
 
 
 def posts_list(gen: int, cursor: str, limit: int) -> Key:
-    return _key("posts", f"g{gen}", cursor or "-", limit)
+    return Key(f"{PREFIX}:posts:g{gen}:{cursor or '-'}:{limit}", "posts")
 
 
 def posts_gen() -> Key:
-    return _key("gen", "posts")
+    return Key(f"{PREFIX}:gen:posts", "gen")
 
 
 def post(post_id: int) -> Key:
     """One post (the encoded JSON body); deleted when it is edited, liked or removed."""
-    return _key("post", post_id)
+    return Key(f"{PREFIX}:post:{post_id}", "post")
 
 
 def trending(limit: int) -> Key:
-    return _key("trending", limit)
+    return Key(f"{PREFIX}:trending:{limit}", "trending")
 
 
 def job(job_id: int) -> Key:
-    return _key("job", job_id)
+    return Key(f"{PREFIX}:job:{job_id}", "job")
 
 
 def jobs_search(gen: int, normalised_query: str) -> Key:
-    return _key("jobs", f"g{gen}", normalised_query)
+    return Key(f"{PREFIX}:jobs:g{gen}:{normalised_query}", "jobs")
 
 
 def jobs_gen() -> Key:
-    return _key("gen", "jobs")
+    return Key(f"{PREFIX}:gen:jobs", "gen")
 
 
 def lock(key: Key) -> str:

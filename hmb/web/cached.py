@@ -9,7 +9,7 @@ from aiohttp import web
 from hmb.appkeys import CACHE
 from hmb.store.cache_keys import Key
 from hmb.store.router import read_floor
-from hmb.web.http import body_response
+from hmb.web.http import cached_response
 
 PageLoader = Callable[[int | None], Awaitable[bytes]]
 
@@ -26,6 +26,6 @@ async def by_generation(
     cache = request.app[CACHE]
     gen = await cache.generation(gen_key, read_floor.get(), local_s)
     if gen is None:
-        return body_response(await load(None), headers={"X-Cache": "bypass"})
+        return cached_response(await load(None), "bypass")
     body, level = await cache.get_or_load(key_for(gen), lambda: load(gen))
-    return body_response(body, headers={"X-Cache": level})
+    return cached_response(body, level)

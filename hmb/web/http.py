@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 from pydantic import BaseModel, ValidationError
 
 from hmb.errors import BadRequest, Invalid, NotFound, UnsupportedMediaType
@@ -21,12 +22,26 @@ def dumps(data: Any) -> bytes:
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=dumps(data), status=status, content_type=JSON, headers=headers)
+    return body_response(dumps(data), status, headers)
 
 
 def body_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """An already-encoded JSON body (a cache hit): no encoding work at all."""
+    """An already-encoded JSON body: no encoding work at all."""
+    if headers is None:
+        return web.Response(body=body, status=status, headers=_JSON_HEADERS)
     return web.Response(body=body, status=status, content_type=JSON, headers=headers)
+
+
+def cached_response(body: bytes, level: str) -> web.Response:
+    """A body from the cache, with X-Cache saying which level answered (l1, l2, miss, shared, bypass)."""
+    return web.Response(body=body, headers=_CACHED_HEADERS.get(level) or {"Content-Type": JSON, "X-Cache": level})
+
+
+# Built once and copied by each Response: cheaper than its content_type= and a dict per request.
+_JSON_HEADERS = CIMultiDict({"Content-Type": JSON})
+_CACHED_HEADERS = {
+    level: CIMultiDict({"Content-Type": JSON, "X-Cache": level}) for level in ("l1", "l2", "miss", "shared", "bypass")
+}
 
 
 def extend_object(body: bytes, extra: dict[str, Any]) -> bytes:

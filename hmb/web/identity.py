@@ -8,9 +8,6 @@ from hmb.appkeys import REVOKED, TOKENS
 from hmb.errors import Unauthorized
 from hmb.security import Principal
 
-_KEY = web.RequestKey("principal", Principal | None)
-
-
 def caller(request: web.Request) -> Principal:
     """The authenticated caller, or 401."""
     principal = optional_caller(request)
@@ -20,16 +17,16 @@ def caller(request: web.Request) -> Principal:
 
 
 def optional_caller(request: web.Request) -> Principal | None:
-    if _KEY in request:
-        return request[_KEY]
+    """Not remembered on the request: a verified token is a dict lookup (Tokens.verify_access),
+    and remembering costs more (a missing request key is a KeyError inside Mapping.__contains__)."""
     header = request.headers.get("Authorization")
-    principal = None
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("use Authorization: Bearer <access token>")
-        principal = request.app[TOKENS].verify_access(token.strip())
-        if principal.session_id in request.app[REVOKED]:
-            raise Unauthorized("this session has ended; sign in again")
-    request[_KEY] = principal
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("use Authorization: Bearer <access token>")
+    app = request.app
+    principal = app[TOKENS].verify_access(token.strip())
+    if principal.session_id in app[REVOKED]:
+        raise Unauthorized("this session has ended; sign in again")
     return principal

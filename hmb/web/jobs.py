@@ -16,7 +16,7 @@ from hmb.security import Principal
 from hmb.store import cache_keys, jobs
 from hmb.store.router import Write
 from hmb.web import cached
-from hmb.web.http import body_response, dumps, json_response, parse_body, parse_query, path_id
+from hmb.web.http import cached_response, dumps, json_response, parse_body, parse_query, path_id
 from hmb.web.identity import caller
 from hmb.web.idempotency import create_once
 from hmb.web.pagination import decode_cursor, page
@@ -80,7 +80,7 @@ async def get_job(request: web.Request) -> web.Response:
         return dumps(_job(row))
 
     body, level = await request.app[CACHE].get_or_load(cache_keys.job(job_id), load)
-    return body_response(body, headers={"X-Cache": level})
+    return cached_response(body, level)
 
 
 async def create_job(request: web.Request) -> web.Response:

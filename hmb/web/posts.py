@@ -9,7 +9,7 @@ from hmb.errors import Forbidden, Invalid, NotFound
 from hmb.store import cache_keys, posts
 from hmb.store.router import Write
 from hmb.web import cached
-from hmb.web.http import body_response, dumps, extend_object, json_response, parse_body, parse_query, path_id
+from hmb.web.http import cached_response, dumps, extend_object, json_response, parse_body, parse_query, path_id
 from hmb.web.identity import caller, optional_caller
 from hmb.web.idempotency import create_once
 from hmb.web.pagination import decode_id_cursor, page
@@ -38,7 +38,7 @@ async def list_posts(request: web.Request) -> web.Response:
         return _page_body(rows, query.limit)
 
     if query.author_id:
-        return body_response(await load(None), headers={"X-Cache": "bypass"})
+        return cached_response(await load(None), "bypass")
     return await cached.by_generation(
         request, cache_keys.posts_gen(), lambda g: cache_keys.posts_list(g, query.cursor or "", query.limit), load
     )
@@ -79,7 +79,7 @@ async def get_post(request: web.Request) -> web.Response:
 
     body, level = await request.app[CACHE].get_or_load(cache_keys.post(post_id), load)
     liked = principal is not None and await db.read(posts.has_liked, post_id, principal.user_id)
-    return body_response(extend_object(body, {"liked_by_me": liked}), headers={"X-Cache": level})
+    return cached_response(extend_object(body, {"liked_by_me": liked}), level)
 
 
 async def patch_post(request: web.Request) -> web.Response:
@@ -170,4 +170,4 @@ async def trending(request: web.Request) -> web.Response:
         return dumps({"window_hours": TRENDING_WINDOW_HOURS, "items": items})
 
     body, level = await request.app[CACHE].get_or_load(cache_keys.trending(query.limit), load)
-    return body_response(body, headers={"X-Cache": level})
+    return cached_response(body, level)
