@@ -45,6 +45,8 @@ class Breaker:
         return "open"
 
     def allow(self) -> bool:
+        if self.opened_at is None:  # closed: every call, so checked first
+            return True
         state = self.state
         if state == "closed":
             return True

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hmb.appkeys import DB
+from hmb.appkeys import CORE, DB
 from hmb.errors import BadRequest, Invalid
 from hmb.security import Principal
 from hmb.store import idempotency
@@ -42,7 +42,7 @@ async def create_once(
         return body_response(dumps(data), status)
     if not _SANE_KEY.match(key):
         raise BadRequest(f"{HEADER} must be 1-255 printable ASCII characters")
-    route = request.match_info.route.name or request.path
+    route = request.app[CORE].route_name(request) or request.path
     if fingerprint is None:
         fingerprint = hashlib.sha256(request.method.encode() + b" " + route.encode() + b"\n" + await request.read()).digest()
     async with db.write() as w:

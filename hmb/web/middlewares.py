@@ -21,7 +21,9 @@ REQUEST_ID_HEADER = "X-Request-ID"
 READ_POSITION = "X-Read-Position"  # API clients echo it back; browsers get the cookie
 READ_COOKIE = "hmb_rp"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
-_SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"))
+# OWASP's REST headers; and a Server header naming no versions (aiohttp's names Python's and its own).
+_SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"),
+                     ("Server", "hmb"))
 _PRODUCTION_HEADERS = (*_SECURITY_HEADERS, ("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
 _CSP = ("Content-Security-Policy", "frame-ancestors 'none'")
 
@@ -37,10 +39,22 @@ class Core:
 
     def __init__(self, app: web.Application):
         self.app = app
+        self._resources: dict[str, web.Resource] = {}
+        self.names: dict[web.AbstractRoute, str] = {}
 
     def add(self, router: web.UrlDispatcher, routes: Iterable[Route]) -> None:
+        """One resource per path, holding each method's route: aiohttp tries a path's resources
+        in turn, so a resource per route made GET /api/jobs/{id} try three before it matched."""
         for route in routes:
-            router.add_route(route.method, route.path, self.wrap(route, route.handler), name=route.name)
+            resource = self._resources.get(route.path)
+            if resource is None:
+                resource = self._resources[route.path] = router.add_resource(route.path)
+            aio_route = resource.add_route(route.method, self.wrap(route, route.handler))
+            self.names[aio_route] = route.name
+
+    def route_name(self, request: web.Request) -> str | None:
+        """The declared name of the route that matched (hmb.web.routes), e.g. "jobs.get"."""
+        return self.names.get(request.match_info.route)
 
     def add_fallback(self, router: web.UrlDispatcher) -> None:
         """Every other path or method: 404 or 405, in the envelope, through the same wrapper."""
