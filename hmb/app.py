@@ -53,7 +53,8 @@ async def create_app(settings: Settings | None = None) -> web.Application:
     app[TOKENS] = Tokens(settings.auth)
     app[METRICS] = Metrics()
     # LOG_LEVEL above INFO turns the access log off (logging is configured before the app is made).
-    app[ACCESS_LOG] = AccessLog(enabled=logging.getLogger("hmb.access").isEnabledFor(logging.INFO))
+    app[ACCESS_LOG] = AccessLog(enabled=logging.getLogger("hmb.access").isEnabledFor(logging.INFO),
+                                tally=app[METRICS].finished)
     aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("hmb.web", "templates"), autoescape=True)
     setup_routes(app)  # after the parts above: each route's wrapper binds them
     # In dependency order; each tears down only if it started (aiohttp's cleanup_ctx).

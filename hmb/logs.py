@@ -47,23 +47,26 @@ _MILLIS = [f".{ms:03d}Z" for ms in range(1000)]  # a timestamp's tail, formatted
 
 
 class AccessLog:
-    """The access log: one JSON line per request, shaped like JsonFormatter's lines.
+    """The record of every finished request: the access log's lines and the request metrics.
 
-    Not through `logging`: a record, a formatter and a flush per request cost ~40 µs of a
-    ~70 µs /health. A request only appends its facts (a tuple); every BATCH requests, and
-    every FLUSH_S, they become lines in one tight loop (formatting inside the request cost
-    ~2 µs of a ~30 µs /health). Lines are written in whole lines of at most PIPE_BUF bytes,
-    so each write is atomic on a pipe and the workers sharing stderr never interleave. A
-    killed worker loses at most FLUSH_S of its log, never a request.
+    A request only appends its facts (a tuple); every BATCH requests, every FLUSH_S and
+    before metrics are read (`drain`), they are tallied (`tally`, the worker's Metrics) and,
+    with the log on, become JSON lines shaped like JsonFormatter's, in one tight loop: a
+    logging record per request cost ~40 µs of a ~70 µs /health, formatting and tallying
+    inside each request ~4 µs of a ~33 µs one. Lines are written in whole lines of at most
+    PIPE_BUF bytes, so each write is atomic on a pipe and the workers sharing stderr never
+    interleave. A killed worker loses at most FLUSH_S of its log, never a request.
     """
 
     FLUSH_S = 0.5
     BATCH = 64  # a burst of formatting inside one request: ~40 µs
     CHUNK = select.PIPE_BUF
 
-    def __init__(self, enabled: bool, out: Callable[[bytes], object] = functools.partial(os.write, 2)):
+    def __init__(self, enabled: bool, out: Callable[[bytes], object] = functools.partial(os.write, 2),
+                 tally: Callable[[list[tuple]], object] | None = None):
         self.enabled = enabled
         self.out = out
+        self.tally = tally
         self._pending: list[tuple] = []
         self._lines: list[bytes] = []
         self._size = 0
@@ -75,7 +78,17 @@ class AccessLog:
         pending = self._pending
         pending.append((time.time(), request_id, method, raw_path, route, status, seconds, db, remote))
         if len(pending) >= self.BATCH:
+            self.drain()
+
+    def drain(self) -> None:
+        """Tally and format what is pending (the lines are written when a chunk fills, or by flush)."""
+        if not self._pending:
+            return
+        if self.tally is not None:
+            self.tally(self._pending)
+        if self.enabled:
             self._format()
+        self._pending.clear()
 
     def _format(self) -> None:
         lines, size, chunk = self._lines, self._size, self.CHUNK
@@ -97,11 +110,10 @@ class AccessLog:
             lines.append(line)
             size += len(line)
         self._size = size
-        self._pending.clear()
 
     def flush(self) -> None:
-        """Format what is pending and write every line."""
-        self._format()
+        """Drain what is pending and write every line."""
+        self.drain()
         self._write()
 
     def _write(self) -> None:

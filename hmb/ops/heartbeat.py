@@ -20,7 +20,7 @@ import orjson
 import psutil
 from aiohttp import web
 
-from hmb.appkeys import CACHE, DB, LIFECYCLE, METRICS, REDIS, SETTINGS
+from hmb.appkeys import ACCESS_LOG, CACHE, DB, LIFECYCLE, METRICS, REDIS, SETTINGS
 from hmb.ops.metrics import LogHistogram, Metrics
 from hmb.store import cache_keys
 from hmb.store.redis import RedisDown
@@ -63,6 +63,7 @@ class Heartbeat:
 
     async def beat(self) -> None:
         app = self.app
+        app[ACCESS_LOG].drain()  # the requests finished since the last batch, counted now
         self.metrics.sample(app[DB], app[CACHE], app[REDIS], app[LIFECYCLE].in_flight)
         snapshot = self.snapshot()
         try:

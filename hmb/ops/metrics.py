@@ -217,16 +217,19 @@ class Metrics:
         self._synced_queries: dict[str, tuple[int, float]] = {}
         self._synced_redis_errors = 0
 
-    # --- the request path: the middleware calls finished(), which touches only plain Python ---
+    # --- the request path: requests arrive in batches from the access log's records ---
 
-    def finished(self, route: str | None, method: str, status: int, seconds: float) -> None:
-        tally = self._tallies.get((route, method, status))
-        if tally is None:
-            tally = self._tallies[(route, method, status)] = _Tally(*self._label(route, method, status))
-        tally.count += 1
-        tally.seconds += seconds
-        tally.buckets[bisect.bisect_left(HTTP_BUCKETS, seconds)] += 1
-        self.stats.request(status, seconds)
+    def finished(self, records: list[tuple]) -> None:
+        """Tally finished requests: (at, request_id, method, raw_path, route, status, seconds, db, remote)."""
+        tallies, stats, bisect_left = self._tallies, self.stats, bisect.bisect_left
+        for _, _, method, _, route, status, seconds, _, _ in records:
+            tally = tallies.get((route, method, status))
+            if tally is None:
+                tally = tallies[(route, method, status)] = _Tally(*self._label(route, method, status))
+            tally.count += 1
+            tally.seconds += seconds
+            tally.buckets[bisect_left(HTTP_BUCKETS, seconds)] += 1
+            stats.request(status, seconds)
 
     def _label(self, route: str | None, method: str, status: int) -> tuple:
         # Unrouted paths share one label, so scanners cannot grow the series without bound.

@@ -44,14 +44,18 @@ _CACHED_HEADERS = {
 }
 
 
-def extend_object(body: bytes, extra: dict[str, Any]) -> bytes:
-    """A pre-encoded JSON object with a few more fields, without decoding or re-encoding it
+def with_flag(body: bytes, name: str, value: bool) -> bytes:
+    """A pre-encoded JSON object with one more boolean field, without decoding or re-encoding it
     (a cached, caller-independent body plus the caller's own view, e.g. `is_following`)."""
-    if not extra:
-        return body
     if body == b"{}":
-        return dumps(extra)
-    return body[:-1] + b"," + dumps(extra)[1:]
+        return dumps({name: value})
+    tail = _FLAG_TAILS.get((name, value))
+    if tail is None:
+        tail = _FLAG_TAILS[(name, value)] = b"," + dumps({name: value})[1:]
+    return body[:-1] + tail
+
+
+_FLAG_TAILS: dict[tuple[str, bool], bytes] = {}  # (name, value) -> b',"name":value}'
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
@@ -66,7 +70,9 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:
-    if not request.query:  # most reads send none: the defaults are validated once per model
+    # Most reads send no query: their defaults are validated once per model, and the raw
+    # path is checked rather than `request.query` (which parses into a MultiDict first).
+    if "?" not in request.raw_path or not request.query:
         return _query_defaults(model)
     return validate(model, dict(request.query))
 

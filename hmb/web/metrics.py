@@ -6,13 +6,14 @@ import asyncio
 
 from aiohttp import web
 
-from hmb.appkeys import CACHE, DB, LIFECYCLE, METRICS, REDIS
+from hmb.appkeys import ACCESS_LOG, CACHE, DB, LIFECYCLE, METRICS, REDIS
 from hmb.ops.metrics import CONTENT_TYPE_LATEST
 
 
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
     collector = app[METRICS]
+    app[ACCESS_LOG].drain()  # the requests finished since the last batch, counted now
     collector.sample(app[DB], app[CACHE], app[REDIS], app[LIFECYCLE].in_flight)  # this worker's gauges, fresh; the others' are ≤ one beat old
     # Reading every worker's files is blocking I/O: keep it off the event loop.
     body = await asyncio.to_thread(collector.render) if collector.directory else collector.render()

@@ -10,7 +10,7 @@ from time import perf_counter
 
 from aiohttp import web
 
-from hmb.appkeys import ACCESS_LOG, CORE, LIFECYCLE, METRICS, SETTINGS, TOKENS
+from hmb.appkeys import ACCESS_LOG, CORE, LIFECYCLE, SETTINGS, TOKENS
 from hmb.errors import Overloaded, PayloadTooLarge
 from hmb.store.router import read_floor, served_by, written_lsn
 from hmb.web import cors, errors
@@ -65,7 +65,7 @@ class Core:
         app = self.app
         settings = app[SETTINGS]
         web_settings = settings.web
-        life, access, metrics, tokens = app[LIFECYCLE], app[ACCESS_LOG], app[METRICS], app[TOKENS]
+        life, access, tokens = app[LIFECYCLE], app[ACCESS_LOG], app[TOKENS]
         fixed = _PRODUCTION_HEADERS if settings.production else _SECURITY_HEADERS
         production = settings.production
         cors_origins, trusted = web_settings.cors_origins, web_settings.trusted_proxies
@@ -142,19 +142,9 @@ class Core:
                     # just as this worker closed it at exit would answer nothing (a 502 or a reset).
                     response.force_close()
             status = response.status
-            elapsed = perf_counter() - started
-            if access.enabled:
-                access.request(
-                    request_id,
-                    request.method,
-                    request.raw_path,
-                    name,
-                    status,
-                    elapsed,
-                    db,
-                    client_ip(request, trusted),
-                )
-            metrics.finished(name, request.method, status, elapsed)
+            # Logged (when the log is on) and counted in the metrics, in batches.
+            access.request(request_id, request.method, request.raw_path, name, status, perf_counter() - started, db,
+                           client_ip(request, trusted))
             return response
 
         return serve

@@ -9,7 +9,7 @@ from hmb.errors import Forbidden, Invalid, NotFound
 from hmb.store import cache_keys, posts
 from hmb.store.router import Write
 from hmb.web import cached
-from hmb.web.http import cached_response, dumps, extend_object, json_response, parse_body, parse_query, path_id
+from hmb.web.http import cached_response, dumps, json_response, parse_body, parse_query, path_id, with_flag
 from hmb.web.identity import caller, optional_caller
 from hmb.web.idempotency import create_once
 from hmb.web.pagination import decode_id_cursor, page
@@ -79,7 +79,7 @@ async def get_post(request: web.Request) -> web.Response:
 
     body, level = await request.app[CACHE].get_or_load(cache_keys.post(post_id), load)
     liked = principal is not None and await db.read(posts.has_liked, post_id, principal.user_id)
-    return cached_response(extend_object(body, {"liked_by_me": liked}), level)
+    return cached_response(with_flag(body, "liked_by_me", liked), level)
 
 
 async def patch_post(request: web.Request) -> web.Response:

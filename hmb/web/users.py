@@ -12,7 +12,7 @@ from hmb.store import cache_keys, follows, users
 from hmb.store.router import Write
 from hmb.web import files as file_uploads
 from hmb.web import cached
-from hmb.web.http import body_response, cached_response, dumps, extend_object, json_response, parse_body, parse_query, path_id
+from hmb.web.http import body_response, cached_response, dumps, json_response, parse_body, parse_query, path_id, with_flag
 from hmb.web.identity import caller, optional_caller
 from hmb.web.pagination import decode_cursor, decode_id_cursor, page
 from hmb.web.schemas.auth import Me
@@ -39,7 +39,7 @@ async def get_profile(request: web.Request) -> web.Response:
     if principal is not None and principal.user_id != user_id:
         # One primary-key probe; read-your-writes makes a fresh follow visible at once.
         following = await db.read(follows.is_following, principal.user_id, user_id)
-    return cached_response(extend_object(body, {"is_following": following}), level)
+    return cached_response(with_flag(body, "is_following", following), level)
 
 
 async def list_users(request: web.Request) -> web.Response:
