@@ -44,6 +44,7 @@ async def test_security_headers_everywhere_and_no_store_on_authenticated_answers
         assert response.headers["X-Content-Type-Options"] == "nosniff", path
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"], path
         assert "Strict-Transport-Security" not in response.headers  # plain HTTP outside production
+        assert response.headers.getall("Server") == ["hmb"], path  # no Python or aiohttp version
         if headers:
             assert response.headers["Cache-Control"] == "no-store", path
     # Answers that carry tokens are never stored either, though the request had no Authorization.
