@@ -102,7 +102,7 @@ class AccessLog:
                 "path": raw_path.partition("?")[0],  # as sent; the query may hold personal data
                 "route": route, "status": status, "ms": int(seconds * 100_000) / 100,  # to the 10 µs below
                 "db": db, "remote": remote,
-            }, option=_NEWLINE)
+            }, default=str, option=_NEWLINE)  # default: a stray type is a string, never a failed batch
             if size + len(line) > chunk:
                 self._size = size
                 self._write()

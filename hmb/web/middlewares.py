@@ -41,6 +41,7 @@ class Core:
         self.app = app
         self._resources: dict[str, web.Resource] = {}
         self.names: dict[web.AbstractRoute, str] = {}
+        self.fallback: web.AbstractResource | None = None  # add_fallback's catch-all
 
     def add(self, router: web.UrlDispatcher, routes: Iterable[Route]) -> None:
         """One resource per path, holding each method's route: aiohttp tries a path's resources
@@ -62,6 +63,7 @@ class Core:
         self.fallback = fallback.resource
 
     def wrap(self, route: Route | None, handler: Handler) -> Handler:
+        """`handler` inside the core; `route` is its declaration (None: the fallback)."""
         app = self.app
         settings = app[SETTINGS]
         web_settings = settings.web
