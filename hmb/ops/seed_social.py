@@ -38,7 +38,7 @@ async def seed_social(conn: asyncpg.Connection, people: dict[str, int]) -> None:
             if follower != followee:
                 await follows.follow(conn, follower, followee)
     for author, body, likers in DEMO_POSTS:
-        post_id = await posts.insert_post(conn, people[author], body, None)
+        post_id = (await posts.create_post(conn, people[author], body, None))["id"]
         for liker in likers:
             await posts.like(conn, post_id, people[liker])
     async with open_storage(_storage_settings()) as storage:

@@ -59,12 +59,10 @@ class Cache:
     async def get_or_load(self, key: Key, loader: Loader) -> tuple[bytes, str]:
         """The value and the level that served it: "l1", "l2" or "miss"."""
         now = time.time()
-        entry = self.l1.get(key.name)  # _l1_get, inlined: this is every cached read's path
-        if entry is not None and now < entry[0] and now < entry[1]:
+        hit = self._l1_get(key.name, now)
+        if hit is not None:
             self.counts[(key.namespace, "l1", "hit")] += 1
-            return entry[2], "l1"
-        if entry is not None:
-            del self.l1[key.name]  # expired or stale
+            return hit, "l1"
         self.counts[(key.namespace, "l1", "miss")] += 1
         flight = self._flights.get(key.name)
         if flight is not None:

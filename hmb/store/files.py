@@ -34,15 +34,6 @@ async def get_file(conn: asyncpg.Connection, file_id: int) -> asyncpg.Record | N
     return await conn.fetchrow(f"SELECT {_COLUMNS} FROM files WHERE id = $1", file_id)
 
 
-async def owns(conn: asyncpg.Connection, file_id: int, owner_id: int, purpose: str) -> bool:
-    return await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM files WHERE id = $1 AND owner_id = $2 AND purpose = $3)",
-        file_id,
-        owner_id,
-        purpose,
-    )
-
-
 async def delete_file(conn: asyncpg.Connection, file_id: int) -> str | None:
     """Delete the row; returns its storage key, for deleting the object after commit."""
     return await conn.fetchval("DELETE FROM files WHERE id = $1 RETURNING storage_key", file_id)

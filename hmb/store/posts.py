@@ -14,17 +14,6 @@ _COLUMNS = """
 """
 
 
-async def insert_post(conn: asyncpg.Connection, author_id: int, body: str, image_file_id: int | None) -> int:
-    post_id = await conn.fetchval(
-        "INSERT INTO posts (author_id, body, image_file_id) VALUES ($1, $2, $3) RETURNING id",
-        author_id,
-        body,
-        image_file_id,
-    )
-    await conn.execute("UPDATE users SET posts_count = posts_count + 1 WHERE id = $1", author_id)
-    return post_id
-
-
 async def create_post(
     conn: asyncpg.Connection, author_id: int, body: str, image_file_id: int | None
 ) -> asyncpg.Record | None:
