@@ -231,9 +231,19 @@ class Pods:
         return {name: row["status"] for name, row in self.stats().items() if name != "BACKEND"}
 
     def wait_state(self, name: str, state: str, timeout: float = 30) -> None:
-        """Until haproxy's health checks call the pod `state` (UP, DOWN)."""
-        wait_for(lambda: self.states().get(name, "").split(" ")[0] == state, timeout,
-                 f"haproxy to mark {name} {state}; see {self.dir / (name + '.log')}")
+        """Until haproxy's health checks call the pod `state` (UP, DOWN).
+
+        UP means a check has passed: haproxy starts a server as UP before checking it (status
+        "UP", check "INI"), and a pod still starting then fails its first checks and drops out
+        of rotation for ~1 s (seen as 503s in the fault suite)."""
+
+        def reached() -> bool:
+            row = self.stats().get(name, {})
+            if row.get("status", "").split(" ")[0] != state:
+                return False
+            return state != "UP" or row.get("check_status", "").lstrip("* ") == "L7OK"
+
+        wait_for(reached, timeout, f"haproxy to mark {name} {state}; see {self.dir / (name + '.log')}")
 
     # -- pods: start, stop, break --
     def start_pod(self, name: str, timeout: float = 60) -> None:

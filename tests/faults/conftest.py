@@ -172,9 +172,10 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 
 def pytest_collection_modifyitems(items) -> None:
-    # One fault run in about eight full-suite runs saw the balancer answer 503 for the whole
-    # replica-stop window, not reproduced since (root cause open, see the issue note). A fault
-    # test is rerun once on failure; both attempts' tables are printed, so a flake stays visible.
+    # Fault runs used to see the balancer answer 503 for ~1 s: Pods.up returned on haproxy's
+    # initial, unchecked UP, and the starting pod then failed its first checks (fixed in
+    # Pods.wait_state). A fault test is still rerun once on failure; both attempts' tables are
+    # printed, so a flake stays visible.
     for item in items:
         if item.get_closest_marker("faults") is not None:
             item.add_marker(pytest.mark.flaky(reruns=1))
