@@ -83,7 +83,7 @@ class Cache:
 
     async def _from_l2_or_load(self, key: Key, loader: Loader, now: float) -> tuple[bytes, str]:
         try:
-            raw = await self.redis.call(lambda r: r.get(key.name))
+            raw = await self.redis.get(key.name)
         except RedisDown:
             # No L2: serve from the database, and keep it in L1 only briefly.
             self.counts[(key.namespace, "l2", "error")] += 1
@@ -132,7 +132,7 @@ class Cache:
             if floor is None or floor <= gen:
                 return gen
         try:
-            raw = await self.redis.call(lambda r: r.get(key.name))
+            raw = await self.redis.get(key.name)
         except RedisDown:
             return None
         gen = int(raw or 0)

@@ -1,0 +1,66 @@
+"""The Redis guard against a real Redis: bounded connections, and the GET hot path's own connections."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from hmb.config import RedisSettings
+from hmb.store.redis import Redis, RedisDown
+
+@pytest.fixture
+async def guarded(stack):
+    redis = Redis(RedisSettings(stack.redis_url, max_connections=2, timeout_s=5))
+    yield redis
+    await redis.close()
+
+
+async def test_more_concurrent_calls_than_connections_wait_for_one_instead_of_failing(guarded, redis_client):
+    """A worker's burst beyond REDIS_MAX_CONNECTIONS queues (within the call's timeout): no
+    "Too many connections", no breaker failure, no more sockets than the limit."""
+    clients_before = len(await redis_client.client_list())
+    await redis_client.set("burst", b"v")
+    values = await asyncio.gather(*(guarded.call(lambda r: r.get("burst")) for _ in range(50)))
+    assert values == [b"v"] * 50
+    assert guarded.breaker.errors_total == 0
+    assert len(await redis_client.client_list()) - clients_before <= 2
+
+
+async def test_get_bursts_share_at_most_max_connections(guarded, redis_client):
+    clients_before = len(await redis_client.client_list())
+    await redis_client.mset({f"k{i}": f"v{i}" for i in range(50)})
+    values = await asyncio.gather(*(guarded.get(f"k{i}") for i in range(50)))
+    assert values == [f"v{i}".encode() for i in range(50)]
+    assert await guarded.get("missing") is None
+    assert len(await redis_client.client_list()) - clients_before <= 2
+    assert guarded.breaker.errors_total == 0
+
+
+async def test_get_after_its_connections_were_killed_reconnects_without_a_failure(guarded, redis_client):
+    """Idle connections closed by the server (a restart, a failover) cost one retry, not an error."""
+    await redis_client.set("k", b"v")
+    await asyncio.gather(guarded.get("k"), guarded.get("k"))  # two idle connections now
+    assert await redis_client.client_kill_filter(_type="normal", skipme=True) >= 2
+    assert [await guarded.get("k") for _ in range(3)] == [b"v"] * 3
+    assert guarded.breaker.errors_total == 0
+
+
+
+async def test_a_get_cut_off_by_its_timeout_never_hands_its_reply_to_the_next(stack, redis_client):
+    """The timed-out GET's reply arrives later on its socket: that connection must not be reused."""
+    redis = Redis(RedisSettings(stack.redis_url, max_connections=1, timeout_s=0.1, breaker_failures=1000))
+    try:
+        await redis_client.mset({"a": b"A", "b": b"B"})
+        assert await redis.get("b") == b"B"  # the one connection, now idle
+        await redis_client.client_pause(300)  # Redis holds every command (its replies come after)
+        with pytest.raises(RedisDown):
+            await redis.get("a")
+        values = []
+        while not values:  # until the pause ends
+            with contextlib.suppress(RedisDown):
+                values.append(await redis.get("b"))
+        assert values == [b"B"]
+    finally:
+        await redis.close()
