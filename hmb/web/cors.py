@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from hmb.errors import Forbidden
 
@@ -11,12 +11,12 @@ ALLOWED_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-ID, X
 
 
 def origin_allowed(request: web.Request, origins: tuple[str, ...]) -> bool:
-    origin = request.headers.get("Origin")
+    origin = request.headers.get(hdrs.ORIGIN)
     return origin is not None and origin in origins
 
 
 def is_preflight(request: web.Request) -> bool:
-    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+    return request.method == "OPTIONS" and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers
 
 
 def preflight(request: web.Request, allowed: bool) -> web.Response:

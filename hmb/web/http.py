@@ -6,8 +6,8 @@ import functools
 from typing import Any, TypeVar
 
 import orjson
-from aiohttp import web
-from multidict import CIMultiDict
+from aiohttp import hdrs, web
+from multidict import CIMultiDict, istr
 from pydantic import BaseModel, ValidationError
 
 from hmb.errors import BadRequest, Invalid, NotFound, UnsupportedMediaType
@@ -38,9 +38,9 @@ def cached_response(body: bytes, level: str) -> web.Response:
 
 
 # Built once and copied by each Response: cheaper than its content_type= and a dict per request.
-_JSON_HEADERS = CIMultiDict({"Content-Type": JSON})
+_JSON_HEADERS = CIMultiDict({hdrs.CONTENT_TYPE: JSON})
 _CACHED_HEADERS = {
-    level: CIMultiDict({"Content-Type": JSON, "X-Cache": level}) for level in ("l1", "l2", "miss", "shared", "bypass")
+    level: CIMultiDict({hdrs.CONTENT_TYPE: JSON, istr("X-Cache"): level}) for level in ("l1", "l2", "miss", "shared", "bypass")
 }
 
 
@@ -110,7 +110,7 @@ def path_id(request: web.Request, name: str = "id") -> int:
 def client_ip(request: web.Request, trusted_proxies: tuple[str, ...]) -> str:
     """The caller's address: X-Forwarded-For is believed only when a trusted proxy sent it."""
     peer = request.remote or ""
-    forwarded = request.headers.get("X-Forwarded-For")
+    forwarded = request.headers.get(hdrs.X_FORWARDED_FOR)
     if not forwarded or peer not in trusted_proxies:
         return peer
     hops = [h.strip() for h in forwarded.split(",") if h.strip()]

@@ -8,7 +8,8 @@ import re
 from collections.abc import Iterable
 from time import perf_counter
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from multidict import istr
 
 from hmb.appkeys import ACCESS_LOG, CORE, LIFECYCLE, SETTINGS, TOKENS
 from hmb.errors import Overloaded, PayloadTooLarge
@@ -17,15 +18,19 @@ from hmb.web import cors, errors
 from hmb.web.http import client_ip
 from hmb.web.meta import CRITICAL, NORMAL, SHEDDABLE, Handler, Route
 
-REQUEST_ID_HEADER = "X-Request-ID"
-READ_POSITION = "X-Read-Position"  # API clients echo it back; browsers get the cookie
+# Header names are istr, as aiohttp's own: a plain str name is lowercased and hashed anew
+# each time it is added to a response (~0.5 µs for a response's eight).
+REQUEST_ID_HEADER = istr("X-Request-ID")
+READ_POSITION = istr("X-Read-Position")  # API clients echo it back; browsers get the cookie
 READ_COOKIE = "hmb_rp"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 # OWASP's REST headers; and a Server header naming no versions (aiohttp's names Python's and its own).
-_SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"),
-                     ("Server", "hmb"))
-_PRODUCTION_HEADERS = (*_SECURITY_HEADERS, ("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
-_CSP = ("Content-Security-Policy", "frame-ancestors 'none'")
+_SECURITY_HEADERS = ((hdrs.X_CONTENT_TYPE_OPTIONS, "nosniff"), (hdrs.X_FRAME_OPTIONS, "DENY"),
+                     (istr("Referrer-Policy"), "no-referrer"), (hdrs.SERVER, "hmb"))
+_PRODUCTION_HEADERS = (*_SECURITY_HEADERS, (hdrs.STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains"))
+_CSP = (hdrs.CONTENT_SECURITY_POLICY, "frame-ancestors 'none'")
+_DB_ROUTE = istr("X-DB-Route")
+_PROCESS_TIME = istr("X-Process-Time")
 
 
 class Core:
@@ -89,7 +94,7 @@ class Core:
             served_by.set(served)
             written_lsn.set(None)
             read_floor.set(_read_position(headers, request, tokens))
-            origin_allowed = "Origin" in headers and cors.origin_allowed(request, cors_origins)
+            origin_allowed = hdrs.ORIGIN in headers and cors.origin_allowed(request, cors_origins)
             # In flight is a plain int: the metrics gauge is set from it when sampled, not on every request.
             life.in_flight += 1
             counted = True
@@ -99,7 +104,8 @@ class Core:
                 else:
                     if life.in_flight > limit:
                         raise Overloaded(retry_after=retry_after)
-                    if max_body is not None and (length := request.content_length) is not None and length > max_body:
+                    # The header, not request.content_length: the parser has checked it is a number.
+                    if max_body is not None and (length := headers.get(hdrs.CONTENT_LENGTH)) and int(length) > max_body:
                         raise PayloadTooLarge("the request body is too large")
                     if long_lived:
                         # An open WebSocket is admitted like any request, then is no request in flight.
@@ -117,13 +123,13 @@ class Core:
                     cors.add_headers(request, response)
                 out = response.headers
                 added = [(REQUEST_ID_HEADER, request_id), *fixed]
-                if "Content-Security-Policy" not in out:  # pages like /docs set their own
+                if hdrs.CONTENT_SECURITY_POLICY not in out:  # pages like /docs set their own
                     added.append(_CSP)
                 if not production:
-                    added.append(("X-DB-Route", db or "none"))
+                    added.append((_DB_ROUTE, db or "none"))
                 # Authenticated answers and the ones carrying tokens (register, login, refresh: RFC 6749 §5.1).
-                if issues_tokens or "Authorization" in headers:
-                    out["Cache-Control"] = "no-store"
+                if issues_tokens or hdrs.AUTHORIZATION in headers:
+                    out[hdrs.CACHE_CONTROL] = "no-store"
                 lsn = written_lsn.get()
                 if lsn is not None:
                     position = tokens.sign(f"{lsn:x}")
@@ -134,10 +140,10 @@ class Core:
                     isinstance(response, web.Response)
                     and (body := response.body) is not None
                     and len(body) > 1024
-                    and "gzip" in headers.get("Accept-Encoding", "")
+                    and "gzip" in headers.get(hdrs.ACCEPT_ENCODING, "")
                 ):
                     response.enable_compression(web.ContentCoding.gzip)
-                added.append(("X-Process-Time", f"{(perf_counter() - started) * 1000:.2f}ms"))
+                added.append((_PROCESS_TIME, _process_time(perf_counter() - started)))
                 out.extend(added)
                 if life.draining:
                     # Hand no connection back to the balancer's idle pool while draining: one it reused
@@ -165,24 +171,32 @@ async def _unmatched(request: web.Request) -> web.StreamResponse:
 
 def new_request_id() -> str:
     """32 hex digits, unique per process: a random prefix and a counter (uuid4 reads urandom each time)."""
-    return f"{_id_prefix}{next(_id_counter):016x}"
+    return _id_template % next(_id_counter)
 
 
 def _new_id_prefix() -> None:
-    global _id_prefix, _id_counter
-    _id_prefix, _id_counter = os.urandom(8).hex(), itertools.count()
+    global _id_template, _id_counter
+    _id_template, _id_counter = os.urandom(8).hex() + "%016x", itertools.count()
 
 
-_id_prefix, _id_counter = "", itertools.count()
+_id_template, _id_counter = "", itertools.count()
 _new_id_prefix()
 os.register_at_fork(after_in_child=_new_id_prefix)  # forked workers must not share a prefix
+
+
+_PROCESS_TIMES = [f"{n / 100:.2f}ms" for n in range(1000)]  # below 10 ms: formatted once
+
+
+def _process_time(seconds: float) -> str:
+    n = int(seconds * 100_000)  # in 10 µs
+    return _PROCESS_TIMES[n] if n < 1000 else f"{seconds * 1000:.2f}ms"
 
 
 def _read_position(headers, request: web.Request, tokens) -> int | None:
     """The furthest write position the caller has seen: the header API clients echo, or the cookie."""
     header = headers.get(READ_POSITION)
     # Parsing the Cookie header is costly: only when our cookie is in it.
-    cookie = request.cookies.get(READ_COOKIE) if READ_COOKIE in headers.get("Cookie", "") else None
+    cookie = request.cookies.get(READ_COOKIE) if READ_COOKIE in headers.get(hdrs.COOKIE, "") else None
     if not header and not cookie:
         return None
     positions = [_unsigned_position(tokens, signed) for signed in (header, cookie) if signed]
