@@ -14,7 +14,7 @@ from multidict import istr
 from hmb.appkeys import ACCESS_LOG, CORE, LIFECYCLE, SETTINGS, TOKENS
 from hmb.errors import Overloaded, PayloadTooLarge
 from hmb.store.router import read_floor, served_by, written_lsn
-from hmb.web import cors, errors
+from hmb.web import compression, cors, errors
 from hmb.web.http import client_ip
 from hmb.web.meta import CRITICAL, NORMAL, SHEDDABLE, Handler, Route
 
@@ -47,6 +47,7 @@ class Core:
         self._resources: dict[str, web.Resource] = {}
         self.names: dict[web.AbstractRoute, str] = {}
         self.fallback: web.AbstractResource | None = None  # add_fallback's catch-all
+        self.gzip = compression.GzipMemo()
 
     def add(self, router: web.UrlDispatcher, routes: Iterable[Route]) -> None:
         """One resource per path, holding each method's route: aiohttp tries a path's resources
@@ -72,7 +73,7 @@ class Core:
         app = self.app
         settings = app[SETTINGS]
         web_settings = settings.web
-        life, access, tokens = app[LIFECYCLE], app[ACCESS_LOG], app[TOKENS]
+        life, access, tokens, gzip = app[LIFECYCLE], app[ACCESS_LOG], app[TOKENS], self.gzip
         fixed = _PRODUCTION_HEADERS if settings.production else _SECURITY_HEADERS
         production = settings.production
         cors_origins, trusted = web_settings.cors_origins, web_settings.trusted_proxies
@@ -138,11 +139,13 @@ class Core:
                                         secure=production)
                 if (
                     isinstance(response, web.Response)
-                    and (body := response.body) is not None
-                    and len(body) > 1024
+                    and isinstance(body := response.body, bytes)
+                    and len(body) >= compression.MIN_BYTES
+                    and hdrs.CONTENT_ENCODING not in out
                     and "gzip" in headers.get(hdrs.ACCEPT_ENCODING, "")
                 ):
-                    response.enable_compression(web.ContentCoding.gzip)
+                    response.body = gzip.get(body)
+                    added += ((hdrs.CONTENT_ENCODING, "gzip"), (hdrs.VARY, "Accept-Encoding"))
                 added.append((_PROCESS_TIME, _process_time(perf_counter() - started)))
                 out.extend(added)
                 if life.draining:

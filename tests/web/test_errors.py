@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from hmb.appkeys import DB
+from hmb.appkeys import CORE, DB
 from tests.factories import PASSWORD, register
 
 REGISTER = "/api/auth/register"
@@ -165,3 +165,21 @@ async def test_large_bodies_are_gzipped_when_accepted(client):
     assert response.headers.get("Content-Encoding") == "gzip"
     small = await client.get("/health", headers={"Accept-Encoding": "gzip"})
     assert "Content-Encoding" not in small.headers
+
+
+async def test_a_cached_body_is_compressed_once_for_every_client_that_accepts_gzip(client):
+    """A cache hit does no compression work either: the gzip of a body is kept beside it."""
+    for _ in range(8):
+        await register(client, name="n" * 100)
+    compressed = client.server.app[CORE].gzip
+    path = "/api/users?limit=100"
+    before = compressed.compressions
+    identity = await client.get(path, headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in identity.headers
+    plain = await identity.read()
+    for _ in range(3):
+        response = await client.get(path, headers={"Accept-Encoding": "gzip, deflate"})
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert "Accept-Encoding" in response.headers.getall("Vary")
+        assert await response.read() == plain  # the client inflated it
+    assert compressed.compressions == before + 1
