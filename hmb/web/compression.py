@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from collections import OrderedDict
 
-MIN_BYTES = 1024  # below this gzip saves too little to matter
+MIN_BYTES = 1024  # bodies over this (DESIGN: "over 1 KB"); below it gzip saves too little
 MAX_ENTRIES = 4096
 MAX_BYTES = 32 * 1024 * 1024  # of plain bodies held as keys, per worker
 

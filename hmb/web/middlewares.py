@@ -140,7 +140,7 @@ class Core:
                 if (
                     isinstance(response, web.Response)
                     and isinstance(body := response.body, bytes)
-                    and len(body) >= compression.MIN_BYTES
+                    and len(body) > compression.MIN_BYTES
                     and hdrs.CONTENT_ENCODING not in out
                     and "gzip" in headers.get(hdrs.ACCEPT_ENCODING, "")
                 ):
