@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
@@ -155,7 +156,38 @@ def make_client(settings: RedisSettings, **overrides: Any) -> aioredis.Redis:
         "health_check_interval": 30,
     }
     pool = aioredis.ConnectionPool.from_url(settings.url, **{**options, **overrides})
+    pool.connection_class = _C_PACKING.get(pool.connection_class, pool.connection_class)
     return aioredis.Redis(connection_pool=pool)
+
+
+class _CPacking:
+    """Commands packed by hiredis, in C. redis-py's asyncio connections pack them in Python,
+    ~0.75 µs an argument: 74 µs for the script that bumps a post's 100 followers' feeds
+    (8.5 µs here), 1.6 µs for a GET (0.23)."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        first = args[0]
+        if (" " in first) if isinstance(first, str) else (b" " in first):  # "SCRIPT LOAD": two words
+            args = (*first.split(), *args[1:])
+        return [hiredis.pack_command(args)]
+
+
+class _Connection(_CPacking, aioredis.Connection):
+    pass
+
+
+class _SSLConnection(_CPacking, aioredis.SSLConnection):
+    pass
+
+
+class _UnixConnection(_CPacking, aioredis.UnixDomainSocketConnection):
+    pass
+
+
+_C_PACKING: dict[type, type] = {
+    aioredis.Connection: _Connection, aioredis.SSLConnection: _SSLConnection,
+    aioredis.UnixDomainSocketConnection: _UnixConnection,
+}
 
 
 class Script:

@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 
 import pytest
+import redis.asyncio as aioredis
 
 from hmb.config import RedisSettings
-from hmb.store.redis import Redis, RedisDown
+from hmb.store.redis import Redis, RedisDown, make_client
 
 @pytest.fixture
 async def guarded(stack):
@@ -64,3 +65,14 @@ async def test_a_get_cut_off_by_its_timeout_never_hands_its_reply_to_the_next(st
         assert values == [b"B"]
     finally:
         await redis.close()
+
+
+def test_commands_are_packed_as_redis_py_would_pack_them(stack):
+    """hiredis packs in C what redis-py's asyncio connection packs in Python: the same bytes,
+    multi-word commands ("SCRIPT LOAD") split as redis-py splits them."""
+    ours = make_client(RedisSettings(stack.redis_url)).connection_pool.make_connection()
+    theirs = aioredis.Connection()
+    for command in [("GET", "k"), ("SCRIPT LOAD", "return 1"), (b"CLIENT LIST",),
+                    ("EVALSHA", "a" * 40, 2, "k1", b"k2", 3600, "é", 1.5)]:
+        assert b"".join(ours.pack_command(*command)) == b"".join(theirs.pack_command(*command))
+    assert type(ours).pack_command is not aioredis.Connection.pack_command
