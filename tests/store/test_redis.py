@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from hmb.config import RedisSettings
 from hmb.store.redis import Redis, RedisDown, make_client
 
+
 @pytest.fixture
 async def guarded(stack):
     redis = Redis(RedisSettings(stack.redis_url, max_connections=2, timeout_s=5))
@@ -46,7 +47,6 @@ async def test_get_after_its_connections_were_killed_reconnects_without_a_failur
     assert await redis_client.client_kill_filter(_type="normal", skipme=True) >= 2
     assert [await guarded.get("k") for _ in range(3)] == [b"v"] * 3
     assert guarded.breaker.errors_total == 0
-
 
 
 async def test_a_get_cut_off_by_its_timeout_never_hands_its_reply_to_the_next(stack, redis_client):
