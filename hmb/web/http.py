@@ -34,7 +34,7 @@ def body_response(body: bytes, status: int = 200, headers: dict[str, str] | None
 
 def cached_response(body: bytes, level: str) -> web.Response:
     """A body from the cache, with X-Cache saying which level answered (l1, l2, miss, shared, bypass)."""
-    return web.Response(body=body, headers=_CACHED_HEADERS.get(level) or {"Content-Type": JSON, "X-Cache": level})
+    return web.Response(body=body, headers=_CACHED_HEADERS[level])
 
 
 # Built once and copied by each Response: cheaper than its content_type= and a dict per request.

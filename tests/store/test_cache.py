@@ -159,4 +159,3 @@ def test_l1_size_comes_from_the_environment():
     env = {"DATABASE_URL": "postgresql://db/hmb", "REDIS_URL": "redis://cache:6379/0", "CACHE_L1_MAX_ENTRIES": "0"}
     assert Settings.from_env(env).cache.l1_max_entries == 0
     assert Settings.from_env({**env, "CACHE_L1_MAX_ENTRIES": "500"}).cache.l1_max_entries == 500
-
