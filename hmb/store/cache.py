@@ -174,7 +174,7 @@ class Cache:
         self.drop_local(names)
         args = [cache_keys.INVALIDATION_CHANNEL, lsn, cache_keys.TTL["gen"], deletes, announced]
         try:
-            await self.redis.call(lambda r: _APPLY(r, names, *args))
+            await self.redis.run_script(_APPLY, names, *args)
         except RedisDown:
             self._remember(self._pending_deletes, names[:deletes])
             if len(names) > deletes:

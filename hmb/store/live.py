@@ -55,7 +55,7 @@ async def publish(redis: Redis, sent: Sent, lsn: int) -> None:
     channels = [cache_keys.live_channel(recipient), cache_keys.live_channel(sender)]
     events = [event(message, sent.recipient_prev, lsn), event(message, sent.sender_prev, lsn)]
     try:
-        await redis.call(lambda r: _PUBLISH_BOTH(r, channels, *events))
+        await redis.run_script(_PUBLISH_BOTH, channels, *events)
     except RedisDown as exc:
         # Listeners notice the gap at the next message, or replay when their subscription returns.
         log.warning("live publish failed", extra={"message_id": message["id"], "error": str(exc)})

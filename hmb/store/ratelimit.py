@@ -39,7 +39,7 @@ class RateLimiter:
         reset_s = max(1, int((window + 1) * window_s - now))
         key = cache_keys.rate_limit(scope, subject, window)
         try:
-            count = await self.redis.call(lambda r: _incr_with_ttl(r, key, window_s))
+            count = int(await self.redis.run_script(_INCR_WITH_TTL, [key], window_s + 1))
         except RedisDown:
             count = self._local_incr(key)
         remaining = max(0, limit - count)
@@ -68,7 +68,3 @@ local count = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return count
 """)
-
-
-async def _incr_with_ttl(client, key: str, window_s: int) -> int:
-    return int(await _INCR_WITH_TTL(client, [key], window_s + 1))

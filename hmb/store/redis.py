@@ -15,7 +15,7 @@ from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from hmb.config import RedisSettings
 
@@ -110,26 +110,37 @@ class Redis:
     async def get(self, name: str) -> bytes | None:
         """GET, the command behind every L2 hit, guarded as `call` is but sent on a connection
         of our own, past redis-py's client (its pool checkout, retry wrapper and telemetry
-        hooks: ~14 of a ~38 µs GET). A reused connection that turns out dead (Redis restarted
-        since) is dropped and the GET tried once more on a new one, as redis-py's one retry would."""
-        return await self.call(lambda _client: self._get(name))
+        hooks: ~14 of a ~38 µs GET)."""
+        return await self.call(lambda _client: self._command("GET", name))
 
-    async def _get(self, name: str) -> bytes | None:
+    async def run_script(self, script: Script, keys: list[str], *args: Any) -> Any:
+        """A Lua script, on the same connections as `get` and under the same guard: a write's
+        invalidations, a rate limit's count."""
+        return await self.call(lambda _client: script.run(self._command, keys, args))
+
+    async def _command(self, *args: Any) -> Any:
+        """One command on an idle connection of ours. A reused connection that turns out dead
+        (Redis restarted since) is dropped and the command sent once more on a new one, as
+        redis-py's one retry would."""
         if self._idle:
             try:
-                return await self._send_get(name, self._idle.pop())
+                return await self._send(self._idle.pop(), args)
             except RedisConnectionError:
                 pass  # it died while idle: once more, on a new one
-        return await self._send_get(name, self.client.connection_pool.make_connection())
+        return await self._send(self.client.connection_pool.make_connection(), args)
 
-    async def _send_get(self, name: str, conn: Connection) -> bytes | None:
+    async def _send(self, conn: Connection, args: tuple) -> Any:
         await conn.connect()  # a no-op once connected
-        await conn.send_packed_command(conn.pack_command("GET", name), check_health=False)
-        value = await conn.read_response()
+        await conn.send_packed_command(conn.pack_command(*args), check_health=False)
+        try:
+            reply = await conn.read_response()
+        except ResponseError:
+            self._idle.append(conn)  # an error reply is a whole reply: the connection is sound
+            raise
         # Only now is it reusable: redis-py closes a connection whose command failed or was
         # cancelled (its socket may still bring that command's reply), and it is not put back.
         self._idle.append(conn)
-        return value
+        return reply
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
@@ -191,9 +202,10 @@ class Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
-    async def __call__(self, client: aioredis.Redis, keys: list[str], *args: Any) -> Any:
+    async def run(self, command: Callable[..., Awaitable[Any]], keys: list[str], args: tuple) -> Any:
+        """Through `command` (Redis._command): EVALSHA, and on NOSCRIPT the script loaded and run."""
         try:
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
+            return await command("EVALSHA", self.sha, len(keys), *keys, *args)
         except NoScriptError:
-            await client.script_load(self.source)
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
+            await command("SCRIPT", "LOAD", self.source)
+            return await command("EVALSHA", self.sha, len(keys), *keys, *args)

@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from hmb.config import RedisSettings
-from hmb.store.redis import Redis, RedisDown, make_client
+from hmb.store.redis import Redis, RedisDown, Script, make_client
 
 
 @pytest.fixture
@@ -76,3 +76,21 @@ def test_commands_are_packed_as_redis_py_would_pack_them(stack):
                     ("EVALSHA", "a" * 40, 2, "k1", b"k2", 3600, "é", 1.5)]:
         assert b"".join(ours.pack_command(*command)) == b"".join(theirs.pack_command(*command))
     assert type(ours).pack_command is not aioredis.Connection.pack_command
+
+
+async def test_scripts_run_on_the_guards_own_connections_and_reload_after_a_flush(guarded, redis_client):
+    """A script is one EVALSHA on the connections GET uses (past redis-py's client layers); a
+    Redis that lost its scripts (a restart, SCRIPT FLUSH) answers NOSCRIPT once, the script is
+    loaded and run on the same guard, and the connection that got the error reply is reused."""
+    clients_before = len(await redis_client.client_list())
+    add = Script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+    assert await asyncio.gather(*(guarded.run_script(add, ["counter"], 2) for _ in range(20))) != []
+    assert await redis_client.get("counter") == b"40"
+    await redis_client.script_flush()
+    assert await guarded.run_script(add, ["counter"], 1) == 41
+    assert await guarded.get("counter") == b"41"
+    assert guarded.breaker.errors_total == 0
+    assert len(await redis_client.client_list()) - clients_before <= 2
+    with pytest.raises(RedisDown):  # a script's own error is the caller's, as any failed command
+        await guarded.run_script(Script("return redis.error_reply('nope')"), [])
+    assert await guarded.get("counter") == b"41"
