@@ -42,7 +42,8 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level)
 
 
-_dumps, _NEWLINE = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+_dumps = orjson.dumps
+_BETWEEN, _BETWEEN_LINES = b'},{"ts":', b'}\n{"ts":'
 _MILLIS = [f".{ms:03d}Z" for ms in range(1000)]  # a timestamp's tail, formatted once
 
 
@@ -68,8 +69,7 @@ class AccessLog:
         self.out = out
         self.tally = tally
         self._pending: list[tuple] = []
-        self._lines: list[bytes] = []
-        self._size = 0
+        self._buffer = bytearray()  # formatted lines not yet written
         self._second = -1
         self._stamp = ""
 
@@ -91,40 +91,45 @@ class AccessLog:
         self._pending.clear()
 
     def _format(self) -> None:
-        lines, size, chunk = self._lines, self._size, self.CHUNK
+        second, stamp = self._second, self._stamp
+        records = []
         for at, request_id, method, raw_path, route, status, seconds, db, remote in self._pending:
-            second = int(at)
-            if second != self._second:  # strftime once a second, not once a line
-                self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            line = _dumps({
-                "ts": self._stamp + _MILLIS[int((at - second) * 1000)], "level": "info", "logger": "hmb.access",
+            if int(at) != second:  # strftime once a second, not once a line
+                second = int(at)
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            records.append({
+                "ts": stamp + _MILLIS[int((at - second) * 1000)], "level": "info", "logger": "hmb.access",
                 "msg": "request", "request_id": request_id, "method": method,
                 "path": raw_path.partition("?")[0],  # as sent; the query may hold personal data
                 "route": route, "status": status, "ms": int(seconds * 100_000) / 100,  # to the 10 µs below
                 "db": db, "remote": remote,
-            }, default=str, option=_NEWLINE)  # default: a stray type is a string, never a failed batch
-            if size + len(line) > chunk:
-                self._size = size
-                self._write()
-                size = 0
-            lines.append(line)
-            size += len(line)
-        self._size = size
+            })
+        self._second, self._stamp = second, stamp
+        # The batch is one orjson call (a call per line cost ~30 % more), its array split into lines:
+        # orjson escapes every quote inside a string, so `},{"ts":` is only ever between two records.
+        encoded = _dumps(records, default=str)  # default: a stray type is a string, never a failed batch
+        self._buffer += encoded[1:-1].replace(_BETWEEN, _BETWEEN_LINES)
+        self._buffer += b"\n"
+        if len(self._buffer) > self.CHUNK:
+            self._write(everything=False)
 
     def flush(self) -> None:
         """Drain what is pending and write every line."""
         self.drain()
-        self._write()
+        self._write(everything=True)
 
-    def _write(self) -> None:
-        if self._lines:
-            data = b"".join(self._lines)
-            self._lines.clear()
-            self._size = 0
+    def _write(self, everything: bool) -> None:
+        """Write whole lines in chunks of at most CHUNK bytes (a longer line alone); with
+        `everything` false, what is left under a chunk waits for more."""
+        buffer, chunk, start = self._buffer, self.CHUNK, 0
+        while len(buffer) - start > (0 if everything else chunk):
+            end = buffer.rfind(b"\n", start, start + chunk) + 1 or buffer.find(b"\n", start) + 1
             try:
-                self.out(data)
+                self.out(bytes(buffer[start:end]))
             except OSError:
                 pass  # a closed or full stderr must not fail requests; logging would drop it too
+            start = end
+        del buffer[:start]
 
     async def run(self) -> None:
         """Flush every FLUSH_S for the worker's life (quiet workers' lines appear promptly)."""

@@ -53,12 +53,21 @@ class LogHistogram:
         self.max_ms = 0.0
 
     def add(self, ms: float) -> None:
-        i = int(math.log2(ms / self.FLOOR_MS) * self.PER_OCTAVE) if ms > self.FLOOR_MS else 0
-        self.counts[i if i < self.SIZE else self.SIZE - 1] += 1
-        self.total += 1
-        self.sum_ms += ms
-        if ms > self.max_ms:
-            self.max_ms = ms
+        self.add_many((ms,))
+
+    def add_many(self, values_ms: Iterable[float]) -> None:
+        counts, floor, per_octave, last, log2 = self.counts, self.FLOOR_MS, self.PER_OCTAVE, self.SIZE - 1, math.log2
+        n, total, top = 0, 0.0, self.max_ms
+        for ms in values_ms:
+            i = int(log2(ms / floor) * per_octave) if ms > floor else 0
+            counts[i if i < last else last] += 1
+            n += 1
+            total += ms
+            if ms > top:
+                top = ms
+        self.total += n
+        self.sum_ms += total
+        self.max_ms = top
 
     def copy(self) -> LogHistogram:
         other = LogHistogram()
@@ -123,9 +132,13 @@ class WorkerStats:
         self.by_class = [0] * 6  # index status // 100: 1xx..5xx
         self.queries: dict[str, LogHistogram] = {}
 
-    def request(self, status: int, seconds: float) -> None:
-        self.latency.add(seconds * 1000)
-        self.by_class[status // 100 if 100 <= status < 600 else 5] += 1
+    def requests(self, records: list[tuple]) -> None:
+        """Finished requests, as the access log records them (status and seconds at 5 and 6)."""
+        by_class = self.by_class
+        for record in records:
+            status = record[5]
+            by_class[status // 100 if 100 <= status < 600 else 5] += 1
+        self.latency.add_many([record[6] * 1000 for record in records])
 
     def query(self, name: str, seconds: float) -> None:
         hist = self.queries.get(name)
@@ -221,7 +234,7 @@ class Metrics:
 
     def finished(self, records: list[tuple]) -> None:
         """Tally finished requests: (at, request_id, method, raw_path, route, status, seconds, db, remote)."""
-        tallies, stats, bisect_left = self._tallies, self.stats, bisect.bisect_left
+        tallies, bisect_left = self._tallies, bisect.bisect_left
         for _, _, method, _, route, status, seconds, _, _ in records:
             tally = tallies.get((route, method, status))
             if tally is None:
@@ -229,7 +242,7 @@ class Metrics:
             tally.count += 1
             tally.seconds += seconds
             tally.buckets[bisect_left(HTTP_BUCKETS, seconds)] += 1
-            stats.request(status, seconds)
+        self.stats.requests(records)
 
     def _label(self, route: str | None, method: str, status: int) -> tuple:
         # Unrouted paths share one label, so scanners cannot grow the series without bound.

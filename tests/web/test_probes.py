@@ -99,6 +99,21 @@ def test_access_log_writes_whole_lines_in_atomic_chunks():
     assert ids == [f"{i:032x}" for i in range(500)]
 
 
+def test_access_log_lines_survive_paths_that_look_like_a_record_boundary_and_overlong_lines():
+    """A batch is encoded at once and split into lines: a path quoting the split point stays in one
+    line, and a line longer than a chunk is written alone, whole."""
+    written: list[bytes] = []
+    access = AccessLog(enabled=True, out=written.append)
+    tricky = ['/a},{"ts":"x"}', '/b}\n{"ts":', "/c" + "é" * 3000, "/d\\},{\"ts\":"]
+    for i, path in enumerate(tricky * 20):
+        access.request(f"{i:032x}", "GET", path, None, 404, 0.001, None, "127.0.0.1")
+    access.flush()
+    lines = [json.loads(line) for chunk in written for line in chunk.splitlines()]
+    assert [line["path"] for line in lines] == tricky * 20
+    assert all(len(chunk) <= AccessLog.CHUNK or chunk.count(b"\n") == 1 for chunk in written)
+    assert all(chunk.endswith(b"\n") for chunk in written)
+
+
 def test_request_ids_are_unique_and_differ_after_fork():
     ids = {new_request_id() for _ in range(10_000)}
     assert len(ids) == 10_000 and all(len(i) == 32 for i in ids)
