@@ -27,7 +27,10 @@ _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 # OWASP's REST headers; and a Server header naming no versions (aiohttp's names Python's and its own).
 _SECURITY_HEADERS = ((hdrs.X_CONTENT_TYPE_OPTIONS, "nosniff"), (hdrs.X_FRAME_OPTIONS, "DENY"),
                      (istr("Referrer-Policy"), "no-referrer"), (hdrs.SERVER, "hmb"))
-_PRODUCTION_HEADERS = (*_SECURITY_HEADERS, (hdrs.STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains"))
+# HSTS only where the caller's connection was HTTPS (RFC 6797 §7.2: never over plain HTTP). TLS ends
+# at the platform's proxy, which says so in X-Forwarded-Proto; a forged one only earns an HTTP
+# client a header its browser must ignore.
+_HSTS = (hdrs.STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains")
 _CSP = (hdrs.CONTENT_SECURITY_POLICY, "frame-ancestors 'none'")
 _DB_ROUTE = istr("X-DB-Route")
 _PROCESS_TIME = istr("X-Process-Time")
@@ -74,7 +77,6 @@ class Core:
         settings = app[SETTINGS]
         web_settings = settings.web
         life, access, tokens, gzip = app[LIFECYCLE], app[ACCESS_LOG], app[TOKENS], self.gzip
-        fixed = _PRODUCTION_HEADERS if settings.production else _SECURITY_HEADERS
         production = settings.production
         cors_origins, trusted = web_settings.cors_origins, web_settings.trusted_proxies
         retry_after = web_settings.retry_after_s
@@ -94,13 +96,17 @@ class Core:
             served: list[str] = []
             served_by.set(served)
             written_lsn.set(None)
-            read_floor.set(_read_position(headers, request, tokens))
+            # Most requests carry neither: the parse is skipped, not just cheap.
+            if READ_POSITION in headers or hdrs.COOKIE in headers:
+                read_floor.set(_read_position(headers, request, tokens))
+            else:
+                read_floor.set(None)
             origin_allowed = hdrs.ORIGIN in headers and cors.origin_allowed(request, cors_origins)
             # In flight is a plain int: the metrics gauge is set from it when sampled, not on every request.
             life.in_flight += 1
             counted = True
             try:
-                if cors.is_preflight(request):
+                if request.method == hdrs.METH_OPTIONS and cors.is_preflight(request):
                     response = cors.preflight(request, origin_allowed)
                 else:
                     if life.in_flight > limit:
@@ -123,7 +129,9 @@ class Core:
                 if origin_allowed:
                     cors.add_headers(request, response)
                 out = response.headers
-                added = [(REQUEST_ID_HEADER, request_id), *fixed]
+                added = [(REQUEST_ID_HEADER, request_id), *_SECURITY_HEADERS]
+                if production and (headers.get(hdrs.X_FORWARDED_PROTO) == "https" or request.scheme == "https"):
+                    added.append(_HSTS)
                 if hdrs.CONTENT_SECURITY_POLICY not in out:  # pages like /docs set their own
                     added.append(_CSP)
                 if not production:
@@ -138,11 +146,12 @@ class Core:
                     response.set_cookie(READ_COOKIE, position, max_age=300, httponly=True, samesite="Lax",
                                         secure=production)
                 if (
-                    isinstance(response, web.Response)
+                    (accepted := headers.get(hdrs.ACCEPT_ENCODING))
+                    and "gzip" in accepted
+                    and isinstance(response, web.Response)
                     and isinstance(body := response.body, bytes)
                     and len(body) > compression.MIN_BYTES
                     and hdrs.CONTENT_ENCODING not in out
-                    and "gzip" in headers.get(hdrs.ACCEPT_ENCODING, "")
                 ):
                     response.body = gzip.get(body)
                     added += ((hdrs.CONTENT_ENCODING, "gzip"), (hdrs.VARY, "Accept-Encoding"))
@@ -154,8 +163,8 @@ class Core:
                     response.force_close()
             status = response.status
             # Logged (when the log is on) and counted in the metrics, in batches.
-            access.request(request_id, request.method, request.raw_path, name, status, perf_counter() - started, db,
-                           client_ip(request, trusted))
+            remote = client_ip(request, trusted) if hdrs.X_FORWARDED_FOR in headers else request.remote or ""
+            access.request(request_id, request.method, request.raw_path, name, status, perf_counter() - started, db, remote)
             return response
 
         return serve

@@ -55,10 +55,13 @@ async def test_security_headers_everywhere_and_no_store_on_authenticated_answers
         response = await client.post(path, json=body)
         assert response.status == 200 and response.headers["Cache-Control"] == "no-store", path
     production = await make_client(settings.with_(environment="production"))
-    response = await production.get("/health")
+    # TLS ends at the platform's proxy, which says so; HSTS goes only to callers on HTTPS (RFC 6797 §7.2).
+    response = await production.get("/health", headers={"X-Forwarded-Proto": "https"})
     hsts = response.headers["Strict-Transport-Security"]
     assert int(re.search(r"max-age=(\d+)", hsts).group(1)) >= 31536000 and "includeSubDomains" in hsts
     assert "X-DB-Route" not in response.headers  # no topology hints in production
+    plain = await production.get("/health")
+    assert "Strict-Transport-Security" not in plain.headers and plain.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_no_route_takes_a_token_in_its_url():

@@ -40,7 +40,7 @@ async def test_docs_page_lists_the_routes(client):
 
 async def test_docs_are_off_in_production(make_client, settings):
     client = await make_client(replace(settings, environment="production"))
-    response = await client.get("/docs")
+    response = await client.get("/docs", headers={"X-Forwarded-Proto": "https"})
     assert response.status == 404
     assert (await response.json())["error"]["code"] == "not_found"
     assert "X-DB-Route" not in response.headers
