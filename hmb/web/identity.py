@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from hmb.appkeys import REVOKED, TOKENS
 from hmb.errors import Unauthorized
@@ -19,14 +19,15 @@ def caller(request: web.Request) -> Principal:
 def optional_caller(request: web.Request) -> Principal | None:
     """Not remembered on the request: a verified token is a dict lookup (Tokens.verify_access),
     and remembering costs more (a missing request key is a KeyError inside Mapping.__contains__)."""
-    header = request.headers.get("Authorization")
+    header = request.headers.get(hdrs.AUTHORIZATION)
     if not header:
         return None
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise Unauthorized("use Authorization: Bearer <access token>")
     app = request.app
-    principal = app[TOKENS].verify_access(token.strip())
+    principal = app[TOKENS].verify_access(token)
     if principal.session_id in app[REVOKED]:
         raise Unauthorized("this session has ended; sign in again")
     return principal
