@@ -104,7 +104,7 @@ class Cache:
 
     async def _won_refresh(self, key: Key) -> bool:
         try:
-            return bool(await self.redis.call(lambda r: r.set(cache_keys.lock(key), b"1", nx=True, px=LOCK_MS)))
+            return await self.redis.command("SET", cache_keys.lock(key), b"1", "NX", "PX", LOCK_MS) is not None
         except RedisDown:
             return False
 
@@ -114,7 +114,7 @@ class Cache:
         self._l1_put(key.name, fresh_until, value)
         hard_ttl = max(1, int(key.ttl * (1 + GRACE)))
         try:
-            await self.redis.call(lambda r: r.set(key.name, _STAMP.pack(fresh_until) + value, ex=hard_ttl))
+            await self.redis.command("SET", key.name, _STAMP.pack(fresh_until) + value, "EX", hard_ttl)
         except RedisDown:
             self.counts[(key.namespace, "l2", "error")] += 1
 

@@ -113,6 +113,11 @@ class Redis:
         hooks: ~14 of a ~38 µs GET)."""
         return await self.call(lambda _client: self._command("GET", name))
 
+    async def command(self, *args: Any) -> Any:
+        """Any one command (e.g. "SET", name, value, "EX", 60) the way `get` sends GET; the
+        reply as Redis sent it (b"OK", None, bytes, an int), without redis-py's per-command parsing."""
+        return await self.call(lambda _client: self._command(*args))
+
     async def run_script(self, script: Script, keys: list[str], *args: Any) -> Any:
         """A Lua script, on the same connections as `get` and under the same guard: a write's
         invalidations, a rate limit's count."""

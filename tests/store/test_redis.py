@@ -94,3 +94,11 @@ async def test_scripts_run_on_the_guards_own_connections_and_reload_after_a_flus
     with pytest.raises(RedisDown):  # a script's own error is the caller's, as any failed command
         await guarded.run_script(Script("return redis.error_reply('nope')"), [])
     assert await guarded.get("counter") == b"41"
+
+
+async def test_any_command_goes_the_way_get_does_with_redis_own_replies(guarded, redis_client):
+    assert await guarded.command("SET", "c", b"v", "EX", 60) == b"OK"
+    assert await guarded.command("SET", "c", b"w", "NX", "PX", 1000) is None  # NX: already there
+    assert await redis_client.get("c") == b"v" and 0 < await redis_client.ttl("c") <= 60
+    assert await guarded.command("INCR", "n") == 1
+    assert guarded.breaker.errors_total == 0
