@@ -1,0 +1,144 @@
+"""`python -m bench.callgrind [scenario ...]`: instructions per request under callgrind, by hand.
+
+Wall-clock figures drift 10-30 % between runs on a shared 2-core machine; instruction counts
+repeat to ~1 %. This serves hmb (or, for `hello`, the bare aiohttp yardstick) in one process
+under `valgrind --tool=callgrind`, drives each scenario with wrk (8 connections: valgrind
+serves a few hundred requests a second), and prints the instructions per request of the
+measured window minus those of an idle window as long (the workers' background tasks:
+~1.6M a second, several thousand a request at these rates). Uses (or starts) the stack in
+--dir and its data set, as `python -m bench` does; run that first to load one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from bench.__main__ import ROOT, SECRET, prepare, scenarios, write_requests
+from hmb.config import AuthSettings, Secret
+from hmb.ops import migrate
+from hmb.ops.stack import DEFAULT_DIR, Stack, free_port
+from hmb.security import Tokens
+
+# What `hello` (the bare aiohttp yardstick) is compared with; every other scenario is hmb's.
+YARDSTICK = {"hello"}
+DEFAULT = ["hello", "health", "trending", "job", "profile", "feed"]
+# Under valgrind a few hundred requests a second: with the bench's 500 readers every feed read
+# would refresh its generation from Redis (each worker trusts its copy 1 s), against ~5 % of
+# reads in the bench. Ten readers keep that share.
+READERS = {"feed": 10}
+
+
+def serve(app: str, port: int) -> None:
+    """The app in this one process, as gunicorn's aiohttp worker runs it (uvloop, no access logger of aiohttp's)."""
+    import importlib
+
+    import uvloop
+    from aiohttp import web
+
+    from hmb.logs import setup_logging
+
+    setup_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    uvloop.install()
+    module, _, factory = app.partition(":")
+    web.run_app(getattr(importlib.import_module(module), factory)(), host="127.0.0.1", port=port,
+                access_log=None, print=None)
+
+
+class Callgrind:
+    """One app under callgrind; `count` returns the instructions it ran in a window."""
+
+    def __init__(self, app: str, env: dict, out: Path):
+        self.port = free_port(set())
+        self.out = out
+        self.proc = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p", "--dump-instr=no", "--collect-jumps=no",
+             sys.executable, "-m", "bench.callgrind", "--serve", app, str(self.port)],
+            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 300  # start-up under valgrind takes tens of seconds
+        while not _answers(f"http://127.0.0.1:{self.port}/health" if app.startswith("hmb") else f"http://127.0.0.1:{self.port}/hello"):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{app} did not start under valgrind")
+            time.sleep(1)
+
+    def count(self, during) -> int:
+        """Instructions run while `during()` runs."""
+        subprocess.run(["callgrind_control", "-z", str(self.proc.pid)], check=True, capture_output=True)
+        during()
+        subprocess.run(["callgrind_control", "-d", str(self.proc.pid)], check=True, capture_output=True)
+        dump = max(self.out.glob("cg.*"), key=lambda p: p.stat().st_mtime)  # each dump is a new file
+        for line in dump.read_text().splitlines():
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+        raise SystemExit(f"no totals in {dump}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+
+
+def wrk(port: int, spec: Path, seconds: float) -> int:
+    """Requests completed by wrk in `seconds` (the bench's weighted-mix script)."""
+    out = subprocess.run(["wrk", "-t1", "-c8", f"-d{max(1, round(seconds))}s", "-s", str(ROOT / "bench" / "mix.lua"),
+                          f"http://127.0.0.1:{port}"],
+                         env={**os.environ, "BENCH_REQUESTS": str(spec)}, capture_output=True, text=True, check=True)
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("BENCH "))
+    return int(line.split('"requests": ')[1].split(",")[0])
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("scenarios", nargs="*", default=DEFAULT)
+    p.add_argument("--dir", default=str(DEFAULT_DIR), help="the stack's directory (python -m bench's)")
+    p.add_argument("--seconds", type=float, default=6, help="each measured window (and the idle one)")
+    p.add_argument("--serve", nargs=2, metavar=("APP", "PORT"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.serve:
+        return serve(args.serve[0], int(args.serve[1]))
+
+    info = Stack(args.dir).up()
+    migrate.apply(info.primary_url)
+    data = asyncio.run(prepare(info.primary_url, Tokens(AuthSettings(Secret(SECRET), access_ttl_s=7200)), 1))
+    if not data["auth"]:
+        raise SystemExit(f"no generated data set in {args.dir}: run python -m bench --dir {args.dir} first (it loads one)")
+    table = scenarios(data)
+    out = Path(tempfile.mkdtemp(prefix="hmb-callgrind-"))
+    env = {**os.environ, **info.env(), "PYTHONPATH": str(ROOT), "ENVIRONMENT": "production", "SECRET_KEY": SECRET,
+           "ACCESS_TOKEN_TTL_S": "7200", "LOG_LEVEL": "INFO", "MAX_PODS": "1", "MESSAGES_PER_MIN": "1000000",
+           "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="hmb-callgrind-prom-"), "YARDSTICK_PG_URL": info.replica_url}
+    print(f"{'scenario':<12}{'requests':>10}{'instructions/request':>24}  (net of an idle {args.seconds:.0f} s window)")
+    for app, names in (("bench.yardstick:create_app", [n for n in args.scenarios if n in YARDSTICK]),
+                       ("hmb.app:create_app", [n for n in args.scenarios if n not in YARDSTICK])):
+        if not names:
+            continue
+        server = Callgrind(app, env, out)
+        try:
+            idle = server.count(lambda: time.sleep(args.seconds))
+            for name in names:
+                groups = [(w, reqs[: READERS.get(name, len(reqs))]) for w, reqs in table[name][1]]
+                spec = write_requests(out / f"{name}.lua", groups)
+                wrk(server.port, spec, 3)  # warm: L1, pools, the generations' copies
+                done: list[int] = []
+                total = server.count(lambda: done.append(wrk(server.port, spec, args.seconds)))  # noqa: B023
+                print(f"{name:<12}{done[0]:>10,}{(total - idle) // max(1, done[0]):>24,}", flush=True)
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
