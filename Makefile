@@ -33,6 +33,7 @@ down:
 	$(BIN)/hmb down
 
 bench: deps
+	@./scripts/system-deps.sh bench
 	$(BIN)/python -m bench
 
 clean:
