@@ -103,17 +103,13 @@ class Core:
             served: list[str] = []
             served_by.set(served)
             written_lsn.set(None)
-            # Most requests carry neither: the parse is skipped, not just cheap.
-            if READ_POSITION in headers or hdrs.COOKIE in headers:
-                read_floor.set(_read_position(headers, request, tokens))
-            else:
-                read_floor.set(None)
+            read_floor.set(_read_position(headers, request, tokens))
             origin_allowed = hdrs.ORIGIN in headers and cors.origin_allowed(request, cors_origins)
             # In flight is a plain int: the metrics gauge is set from it when sampled, not on every request.
             life.in_flight += 1
             counted = True
             try:
-                if request.method == hdrs.METH_OPTIONS and cors.is_preflight(request):
+                if cors.is_preflight(request):
                     response = cors.preflight(request, origin_allowed)
                 else:
                     if life.in_flight > limit:
@@ -170,8 +166,8 @@ class Core:
                     response.force_close()
             status = response.status
             # Logged (when the log is on) and counted in the metrics, in batches.
-            remote = client_ip(request, trusted) if hdrs.X_FORWARDED_FOR in headers else request.remote or ""
-            access.request(request_id, request.method, request.raw_path, name, status, perf_counter() - started, db, remote)
+            access.request(request_id, request.method, request.raw_path, name, status, perf_counter() - started, db,
+                           client_ip(request, trusted))
             return response
 
         return serve
