@@ -158,12 +158,7 @@ class Bench:
         self.app_port = free_port(set())
         self.yard_port = free_port({self.app_port})
         self.l2_port = free_port({self.app_port, self.yard_port})
-        app_env = {**env, "ENVIRONMENT": "production", "SECRET_KEY": SECRET, "ACCESS_TOKEN_TTL_S": "7200",
-                   "LOG_LEVEL": self.args.log_level, "MAX_PODS": "1",
-                   # wrk replays a few hundred users at thousands of req/s: lift the per-sender limit.
-                   "MESSAGES_PER_MIN": "1000000",
-                   "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="hmb-bench-prom-"),
-                   "REUSE_PORT": "1" if self.args.reuse_port else "0",
+        app_env = {**served_env(env, self.args.log_level), "REUSE_PORT": "1" if self.args.reuse_port else "0",
                    **dict(kv.split("=", 1) for kv in self.args.env)}
         self.app = self._spawn("hmb", [*HMB, "serve", "--host", "127.0.0.1", "--port", str(self.app_port),
                                        "--workers", str(self.args.workers)], app_env)
@@ -177,9 +172,9 @@ class Bench:
                                          "--workers", str(self.args.workers)],
                               {**app_env, "CACHE_L1_MAX_ENTRIES": "0",
                                "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="hmb-bench-prom-")})
-        _wait_http(f"http://127.0.0.1:{self.app_port}/ready")
-        _wait_http(f"http://127.0.0.1:{self.l2_port}/ready")
-        _wait_http(f"http://127.0.0.1:{self.yard_port}/hello")
+        wait_http(f"http://127.0.0.1:{self.app_port}/ready")
+        wait_http(f"http://127.0.0.1:{self.l2_port}/ready")
+        wait_http(f"http://127.0.0.1:{self.yard_port}/hello")
         pg = [procs.pidfile(self.stack.pgdir / n / "postmaster.pid") for n in ("primary", "replica")]
         redis = procs.pidfile(self.stack.redisdir / "redis.pid")
         self.groups = {"app": procs.Groups(self.app.pid, [p for p in pg if p], redis),
@@ -260,11 +255,11 @@ class Bench:
         self.rss = {w: procs.rss_mib(w) for w in self.groups["app"].workers()}
         if not a.skip_paced:
             self.paced = {}
+            url = f"http://127.0.0.1:{self.app_port}"
             for name in PACED:
                 if a.only and name not in a.only:
                     continue
                 reqs = [(m, p, h or {}, b) for _, rs in self.scenarios[name][1] for m, p, h, b in rs]
-                url = f"http://127.0.0.1:{self.app_port}"
                 # Warmed 2 s first, like every closed-loop scenario: these runs follow the mix, whose
                 # posts moved the feeds of readers who follow the writers, and an unwarmed feed run
                 # measured reloading those pages (p99 61 ms in one run, 2.4-15 ms in others).
@@ -280,8 +275,7 @@ class Bench:
                 # Twice: first after the minute of single-endpoint runs (L1 entries past their
                 # 30 s, the primary's idle connections closed: a cold start), then at once (warm).
                 for state in ("cold", "warm"):
-                    self.paced[f"mix at {rate:.0f} req/s, {state}"] = asyncio.run(
-                        paced(f"http://127.0.0.1:{self.app_port}", reqs, rate, a.paced_seconds))
+                    self.paced[f"mix at {rate:.0f} req/s, {state}"] = asyncio.run(paced(url, reqs, rate, a.paced_seconds))
         self.plan = asyncio.run(_feed_plan(self.info.replica_url, self.data["heavy"]["id"]))
         print(f"load average after: {os.getloadavg()}", flush=True)
 
@@ -340,7 +334,16 @@ class _Recorder:
         return []
 
 
-def _wait_http(url: str, timeout: float = 60) -> None:
+def served_env(env: dict, log_level: str) -> dict:
+    """hmb's settings under the bench: production, tokens signed with SECRET, one pod."""
+    return {**env, "ENVIRONMENT": "production", "SECRET_KEY": SECRET, "ACCESS_TOKEN_TTL_S": "7200",
+            "LOG_LEVEL": log_level, "MAX_PODS": "1",
+            # wrk replays a few hundred users at thousands of req/s: lift the per-sender limit.
+            "MESSAGES_PER_MIN": "1000000",
+            "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="hmb-bench-prom-")}
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:

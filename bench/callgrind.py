@@ -18,10 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from bench.__main__ import ROOT, SECRET, prepare, scenarios, write_requests
+from bench.__main__ import ROOT, SECRET, prepare, scenarios, served_env, wait_http, write_requests
 from hmb.config import AuthSettings, Secret
 from hmb.ops import migrate
 from hmb.ops.stack import DEFAULT_DIR, Stack, free_port
@@ -62,11 +61,8 @@ class Callgrind:
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p", "--dump-instr=no", "--collect-jumps=no",
              sys.executable, "-m", "bench.callgrind", "--serve", app, str(self.port)],
             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 300  # start-up under valgrind takes tens of seconds
-        while not _answers(f"http://127.0.0.1:{self.port}/health" if app.startswith("hmb") else f"http://127.0.0.1:{self.port}/hello"):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{app} did not start under valgrind")
-            time.sleep(1)
+        # Start-up under valgrind takes tens of seconds.
+        wait_http(f"http://127.0.0.1:{self.port}/{'health' if app.startswith('hmb') else 'hello'}", timeout=300)
 
     def count(self, during) -> int:
         """Instructions run while `during()` runs."""
@@ -93,14 +89,6 @@ def wrk(port: int, spec: Path, seconds: float) -> int:
     return int(line.split('"requests": ')[1].split(",")[0])
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except OSError:
-        return False
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("scenarios", nargs="*", default=DEFAULT)
@@ -118,9 +106,7 @@ def main() -> None:
         raise SystemExit(f"no generated data set in {args.dir}: run python -m bench --dir {args.dir} first (it loads one)")
     table = scenarios(data)
     out = Path(tempfile.mkdtemp(prefix="hmb-callgrind-"))
-    env = {**os.environ, **info.env(), "PYTHONPATH": str(ROOT), "ENVIRONMENT": "production", "SECRET_KEY": SECRET,
-           "ACCESS_TOKEN_TTL_S": "7200", "LOG_LEVEL": "INFO", "MAX_PODS": "1", "MESSAGES_PER_MIN": "1000000",
-           "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="hmb-callgrind-prom-"), "YARDSTICK_PG_URL": info.replica_url}
+    env = {**served_env({**os.environ, **info.env(), "PYTHONPATH": str(ROOT)}, "INFO"), "YARDSTICK_PG_URL": info.replica_url}
     print(f"{'scenario':<12}{'requests':>10}{'instructions/request':>24}  (net of an idle {args.seconds:.0f} s window)")
     for app, names in (("bench.yardstick:create_app", [n for n in args.scenarios if n in YARDSTICK]),
                        ("hmb.app:create_app", [n for n in args.scenarios if n not in YARDSTICK])):
