@@ -244,14 +244,14 @@ class Cache:
         entry = self.l1.get(name)
         if entry is None:
             return None
-        expires, fresh_until, value = entry
-        if now >= expires or now >= fresh_until:
-            del self.l1[name]
-            return None
-        return value
+        if now < entry[0]:
+            return entry[1]
+        del self.l1[name]
+        return None
 
     def _l1_put(self, name: str, fresh_until: float, value: bytes) -> None:
-        self.l1[name] = (time.time() + self.settings.l1_ttl_s, fresh_until, value)
+        # Kept while fresh, and at most l1_ttl_s: the one time a hit compares.
+        self.l1[name] = (min(time.time() + self.settings.l1_ttl_s, fresh_until), value)
         self.l1.move_to_end(name)
         while len(self.l1) > self.settings.l1_max_entries or self.l1.nbytes > L1_MAX_BYTES:
             self.l1.popitem(last=False)
@@ -264,7 +264,7 @@ class Cache:
 
 
 class _L1(OrderedDict):
-    """The L1 map (name -> (expires, fresh_until, value)), oldest first, counting its values' bytes.
+    """The L1 map (name -> (until, value)), oldest first, counting its values' bytes.
 
     Reads (`get`) are the plain dict's; only changes pay for the count.
     """
@@ -273,23 +273,23 @@ class _L1(OrderedDict):
         super().__init__()
         self.nbytes = 0
 
-    def __setitem__(self, name: str, entry: tuple[float, float, bytes]) -> None:
+    def __setitem__(self, name: str, entry: tuple[float, bytes]) -> None:
         old = super().get(name)
-        self.nbytes += len(entry[2]) - (len(old[2]) if old is not None else 0)
+        self.nbytes += len(entry[1]) - (len(old[1]) if old is not None else 0)
         super().__setitem__(name, entry)
 
     def __delitem__(self, name: str) -> None:
-        self.nbytes -= len(super().__getitem__(name)[2])
+        self.nbytes -= len(super().__getitem__(name)[1])
         super().__delitem__(name)
 
     def pop(self, name: str, *default):
         if name in self:
-            self.nbytes -= len(super().__getitem__(name)[2])
+            self.nbytes -= len(super().__getitem__(name)[1])
         return super().pop(name, *default)
 
     def popitem(self, last: bool = True):
         name, entry = super().popitem(last)
-        self.nbytes -= len(entry[2])
+        self.nbytes -= len(entry[1])
         return name, entry
 
     def clear(self) -> None:

@@ -17,6 +17,7 @@ from hmb.store.router import read_floor, served_by, written_lsn
 from hmb.web import compression, cors, errors
 from hmb.web.http import client_ip
 from hmb.web.meta import CRITICAL, NORMAL, SHEDDABLE, Handler, Route
+from hmb.web.paths import LastSegmentResource
 
 # Header names are istr, as aiohttp's own: a plain str name is lowercased and hashed anew
 # each time it is added to a response (~0.5 µs for a response's eight).
@@ -65,7 +66,12 @@ class Core:
         for route in sorted(routes, key=lambda r: "{" not in r.path):  # stable: the table's order otherwise
             resource = self._resources.get(route.path)
             if resource is None:
-                resource = self._resources[route.path] = router.add_resource(route.path)
+                resource = LastSegmentResource.of(route.path)
+                if resource is None:
+                    resource = router.add_resource(route.path)
+                else:
+                    router.register_resource(resource)
+                self._resources[route.path] = resource
             aio_route = resource.add_route(route.method, self.wrap(route, route.handler))
             self.names[aio_route] = route.name
 
