@@ -202,7 +202,8 @@ class Bench:
             except subprocess.TimeoutExpired:
                 proc.kill()
 
-    def wrk(self, name: str, seconds: float, record: bool = True) -> dict | None:
+    def wrk(self, name: str, seconds: float, record: bool = True) -> dict | float:
+        """One wrk run of `name`: its figures, recorded and printed; unrecorded, only its rate."""
         server, groups = self.scenarios[name]
         port = {"app": self.app_port, "yard": self.yard_port, "l2": self.l2_port}[server]
         spec = write_requests(self.logs / f"{name}.lua", groups)
@@ -215,10 +216,10 @@ class Bench:
             env={**os.environ, "BENCH_REQUESTS": str(spec)}, capture_output=True, text=True, check=True)
         wall = time.perf_counter() - started
         after = group.snapshot()
-        if not record:
-            return None
         line = next(ln for ln in out.stdout.splitlines() if ln.startswith("BENCH "))
         r = json.loads(line[6:])
+        if not record:
+            return r["requests"] / (r["duration_us"] / 1e6)
         cpu = procs.split(before, after)
         r.update(
             name=name, rps=r["requests"] / (r["duration_us"] / 1e6),
@@ -229,6 +230,17 @@ class Bench:
         print(_row(r), flush=True)
         return r
 
+    def warm(self, name: str, window_s: float = 3, most: int = 10) -> None:
+        """Warm every worker's L1, the pools and L2 for `name`: windows of `window_s` until the rate
+        stops rising. A fixed time is not enough on a slow machine: after L2 had expired, 5 s loaded
+        only part of the 500 readers' feed pages, and the feed's first round read the rest from
+        PostgreSQL (p95 648 ms against 18 ms in the second round)."""
+        rate = 0.0
+        for _ in range(most):
+            previous, rate = rate, self.wrk(name, window_s, record=False)
+            if rate < previous * 1.1:
+                return
+
     def run(self) -> None:
         a = self.args
         print(f"data: {self.data['users']:,} users, " + ", ".join(f"{k} {v:,}" for k, v in self.data["counts"].items())
@@ -236,11 +248,8 @@ class Bench:
         print(f"load average before: {os.getloadavg()}; {a.workers} workers each, wrk -t{a.threads} -c{a.connections}, "
               f"{a.seconds:.0f} s x {a.rounds} rounds, reuse_port={a.reuse_port}, LOG_LEVEL={a.log_level}", flush=True)
         names = [n for n in ROUND if not a.only or n in a.only]
-        # Warm every worker's L1 and the pools. 5 s, not 2: after L2 has expired (a bench more than
-        # 5 min after the last), 2 s did not load all 500 readers' feed pages, and the feed's first
-        # round then read them from PostgreSQL (p95 375 ms, 1.7 s of database CPU in that round).
         for name in names:
-            self.wrk(name, 5, record=False)
+            self.warm(name)
         print(_header(), flush=True)
         for _ in range(a.rounds):
             for name in names:
@@ -250,7 +259,7 @@ class Bench:
                 # Warmed like the others: the mix's first ~4 s after the single-endpoint runs are
                 # a cold start (its 20,000 cold profiles, feeds the writes moved on) at 100-1,200
                 # req/s with requests up to 1.7 s, then a steady 5,000-6,200 req/s.
-                self.wrk(name, 5, record=False)
+                self.warm(name)
                 self.wrk(name, a.seconds * (1.5 if name == "mix" else 1))
         self.rss = {w: procs.rss_mib(w) for w in self.groups["app"].workers()}
         if not a.skip_paced:

@@ -9,6 +9,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from hmb.appkeys import CORE
 from hmb.web.routes import ROUTE_TABLE
+from tests.web.test_jobs import assert_error
 
 
 async def test_openapi_describes_every_route_with_its_schemas(client):
@@ -60,3 +61,16 @@ async def test_every_route_resolves_to_itself_whatever_the_order_resources_were_
         path = re.sub(r"\{[^}]+\}", "7", route.path)
         match = await app.router.resolve(make_mocked_request(route.method, path, app=app))
         assert core.names.get(match.route) == route.name, (route.method, path)
+
+
+async def test_detail_paths_match_only_their_one_last_segment(client):
+    """/api/jobs/{id} and the like are matched by a split at the last slash (LastSegmentResource):
+    the same answers as aiohttp's regex, a 404 envelope for anything that is not one segment."""
+    app = client.server.app
+    match = await app.router.resolve(make_mocked_request("GET", "/api/jobs/42", app=app))
+    assert dict(match) == {"id": "42"} and app[CORE].names[match.route] == "jobs.get"
+    for path in ("/api/jobs/42/", "/api/jobs/4/2", "/api/jobs/%2F", "/api/jobs/x", "/api/jobsx/42", "/api/users/7/nope"):
+        await assert_error(await client.get(path), 404, "not_found")
+    # A path with more after its variable keeps aiohttp's own matching.
+    match = await app.router.resolve(make_mocked_request("GET", "/api/users/7/followers", app=app))
+    assert dict(match) == {"id": "7"} and app[CORE].names[match.route] == "users.followers"
