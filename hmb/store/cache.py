@@ -59,10 +59,10 @@ class Cache:
     async def get_or_load(self, key: Key, loader: Loader) -> tuple[bytes, str]:
         """The value and the level that served it: "l1", "l2" or "miss"."""
         now = time.time()
-        hit = self._l1_get(key.name, now)
-        if hit is not None:
+        entry = self.l1.get(key.name)
+        if entry is not None and now < entry[0]:
             self.counts[(key.namespace, "l1", "hit")] += 1
-            return hit, "l1"
+            return entry[1], "l1"
         self.counts[(key.namespace, "l1", "miss")] += 1
         flight = self._flights.get(key.name)
         if flight is not None:
@@ -126,9 +126,9 @@ class Cache:
         `local_s` caps how long the copy is trusted, for groups bumped without a broadcast (feeds).
         """
         now = time.time()
-        hit = self._l1_get(key.name, now)
-        if hit is not None:
-            gen = int(hit)
+        entry = self.l1.get(key.name)
+        if entry is not None and now < entry[0]:
+            gen = int(entry[1])
             if floor is None or floor <= gen:
                 return gen
         try:
@@ -240,17 +240,10 @@ class Cache:
 
     # --- L1 ----------------------------------------------------------------
 
-    def _l1_get(self, name: str, now: float) -> bytes | None:
-        entry = self.l1.get(name)
-        if entry is None:
-            return None
-        if now < entry[0]:
-            return entry[1]
-        del self.l1[name]
-        return None
-
     def _l1_put(self, name: str, fresh_until: float, value: bytes) -> None:
-        # Kept while fresh, and at most l1_ttl_s: the one time a hit compares.
+        # Kept while fresh, and at most l1_ttl_s: the one time a hit compares (read inline, without
+        # a method call, by get_or_load and generation). An entry past it stays until it is put
+        # again or is the oldest when L1 is full.
         self.l1[name] = (min(time.time() + self.settings.l1_ttl_s, fresh_until), value)
         self.l1.move_to_end(name)
         while len(self.l1) > self.settings.l1_max_entries or self.l1.nbytes > L1_MAX_BYTES:

@@ -71,10 +71,9 @@ def cache_text(query: JobsQuery) -> str:
 
 async def get_job(request: web.Request) -> web.Response:
     job_id = path_id(request)
-    db = request.app[DB]
 
-    async def load() -> bytes:
-        row = await db.read(jobs.get_job, job_id)
+    async def load() -> bytes:  # the database only on a miss: a hit skips even its lookup
+        row = await request.app[DB].read(jobs.get_job, job_id)
         if row is None:
             raise NotFound("no such job")
         return dumps(_job(row))

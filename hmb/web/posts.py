@@ -141,10 +141,10 @@ async def feed(request: web.Request) -> web.Response:
     principal = caller(request)
     query = parse_query(request, PageQuery)
     before_id = decode_id_cursor(query.cursor)
-    db, uid = request.app[DB], principal.user_id
+    uid = principal.user_id
 
-    async def load(floor: int | None) -> bytes:
-        rows = await db.read(posts.feed, uid, before_id, query.limit + 1, floor=floor)
+    async def load(floor: int | None) -> bytes:  # the database only on a miss
+        rows = await request.app[DB].read(posts.feed, uid, before_id, query.limit + 1, floor=floor)
         return _page_body(rows, query.limit)
 
     def key_for(gen: int) -> cache_keys.Key:
@@ -162,10 +162,9 @@ async def trending(request: web.Request) -> web.Response:
     """Most-liked posts of the last TRENDING_WINDOW_HOURS; cached 600 s, refreshed by one request
     while the others keep getting the previous list (the cache's stale-while-revalidate)."""
     query = parse_query(request, TrendingQuery)
-    db = request.app[DB]
 
-    async def load() -> bytes:
-        rows = await db.read(posts.trending, TRENDING_WINDOW_HOURS, query.limit)
+    async def load() -> bytes:  # the database only on a miss: a hit skips even its lookup
+        rows = await request.app[DB].read(posts.trending, TRENDING_WINDOW_HOURS, query.limit)
         items = [Post.model_validate(dict(r)).model_dump() for r in rows]
         return dumps({"window_hours": TRENDING_WINDOW_HOURS, "items": items})
 

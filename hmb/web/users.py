@@ -26,19 +26,19 @@ async def get_profile(request: web.Request) -> web.Response:
     """The cached body is the same for everyone; `is_following` is the caller's, added per request."""
     user_id = path_id(request)
     principal = optional_caller(request)
-    db = request.app[DB]
+    app = request.app
 
     async def load() -> bytes:
-        row = await db.read(users.get_public, user_id)
+        row = await app[DB].read(users.get_public, user_id)
         if row is None:
             raise NotFound("no such user")
         return dumps(ProfileDetail.model_validate(dict(row)).model_dump(exclude={"is_following"}))
 
-    body, level = await request.app[CACHE].get_or_load(cache_keys.user(user_id), load)
+    body, level = await app[CACHE].get_or_load(cache_keys.user(user_id), load)
     following = False
     if principal is not None and principal.user_id != user_id:
         # One primary-key probe; read-your-writes makes a fresh follow visible at once.
-        following = await db.read(follows.is_following, principal.user_id, user_id)
+        following = await app[DB].read(follows.is_following, principal.user_id, user_id)
     return cached_response(with_flag(body, "is_following", following), level)
 
 
