@@ -159,8 +159,8 @@ async def feed(request: web.Request) -> web.Response:
 
 
 async def trending(request: web.Request) -> web.Response:
-    """Most-liked posts of the last TRENDING_WINDOW_HOURS; cached 600 s, refreshed by one request
-    while the others keep getting the previous list (the cache's stale-while-revalidate)."""
+    """Most-liked posts of the last TRENDING_WINDOW_HOURS; cached 600 s, then recomputed in the
+    background while every request keeps getting the previous list (the cache's stale-while-revalidate)."""
     query = parse_query(request, TrendingQuery)
 
     async def load() -> bytes:  # the database only on a miss: a hit skips even its lookup

@@ -53,24 +53,43 @@ async def test_fifty_concurrent_misses_make_one_database_query(client):
     assert {value for value, _ in results} == {user["user"]["name"].encode()}
 
 
-async def test_stale_hot_key_is_recomputed_by_one_caller_while_others_get_the_old_value(make_client):
+async def test_stale_hot_key_is_recomputed_once_in_the_background_while_every_caller_gets_the_old_value(make_client):
     a, b = await make_client(), await make_client()  # two workers sharing Redis
     key = cache_keys.Key("hmb:v1:trending:test", "trending")
     await a.server.app[CACHE].put(key, b"old", now=0)  # an entry that went stale long ago
     a.server.app[CACHE].l1.clear()
-    loads = 0
+    loads, release = 0, asyncio.Event()
 
     async def load() -> bytes:
         nonlocal loads
         loads += 1
-        await asyncio.sleep(0.05)
+        await release.wait()  # the database is slow: no caller may wait for it
         return b"new"
 
-    results = await asyncio.gather(
-        a.server.app[CACHE].get_or_load(key, load), b.server.app[CACHE].get_or_load(key, load)
-    )
+    results = await asyncio.wait_for(asyncio.gather(*(  # a caller that waited for the load would time out
+        cache.get_or_load(key, load) for cache in (a.server.app[CACHE], b.server.app[CACHE]) for _ in range(3)
+    )), timeout=5)
+    assert [value for value, _ in results] == [b"old"] * 6  # each worker's first from L2, the rest shared
+    assert loads == 1  # one refresh across both workers: the lock
+    release.set()
+    await wait_for(lambda: a.server.app[CACHE].l1.get(key.name, (0, b""))[1] == b"new")
+    assert await b.server.app[CACHE].get_or_load(key, load) == (b"new", "l2")
     assert loads == 1
-    assert sorted(v for v, _ in results) == [b"new", b"old"]
+
+
+async def test_a_failed_background_refresh_keeps_the_stale_value_and_is_counted(make_client):
+    client = await make_client()
+    cache = client.server.app[CACHE]
+    key = cache_keys.Key("hmb:v1:trending:failing", "trending")
+    await cache.put(key, b"old", now=0)
+    cache.l1.clear()
+
+    async def load() -> bytes:
+        raise ConnectionError("the replica went away")
+
+    assert await cache.get_or_load(key, load) == (b"old", "l2")
+    await wait_for(lambda: cache.counts[("trending", "refresh", "error")] == 1)
+    assert await cache.get_or_load(key, load) == (b"old", "l2")  # the lock holds: no second try yet
 
 
 async def test_redis_down_cached_reads_answer_from_the_database_then_hits_recover(make_client, settings, launcher):
