@@ -14,7 +14,7 @@ class LastSegmentResource(web.DynamicResource):
     """aiohttp's dynamic resource, matched by one split at the last slash.
 
     aiohttp matches a dynamic path with its regex, then builds the match dict in a
-    comprehension that unquotes each value: ~4k instructions of a ~240k cached detail read.
+    comprehension that unquotes each value: a few thousand instructions of a ~240k cached detail read.
     The result is the same, since these paths end in their only variable: the request's
     path_safe already decodes everything but %2F and %25, which no id or name holds.
     """
