@@ -32,6 +32,10 @@ MAX_PENDING = 10_000
 # L1 is bounded in bytes as well as entries: 20,000 feed pages of ~9 KB would be 180 MB a worker.
 L1_MAX_BYTES = 64 * 1024 * 1024
 REDELETE_BATCH_S = 0.25
+# Background recomputes of stale entries running at once in a worker: when many entries go stale
+# together (a feed page per reader, loaded in the same minute), the rest queue rather than
+# crowding the pool and the loop at the moment they expire.
+REFRESH_CONCURRENCY = 4
 
 Loader = Callable[[], Awaitable[bytes]]
 
@@ -46,6 +50,7 @@ class Cache:
         self.settle_s = settle_s
         self._redeletes: set[asyncio.Task] = set()
         self._refreshes: set[asyncio.Task] = set()  # stale entries being recomputed in the background
+        self._refresh_slots = asyncio.Semaphore(REFRESH_CONCURRENCY)
         self._redelete_batch: set[str] | None = None
         self.l1 = _L1()
         self.counts: Counter[tuple[str, str, str]] = Counter()
@@ -117,7 +122,8 @@ class Cache:
         """Recompute a stale entry; a failure leaves the stale value to the grace period's end (or
         the lock's: another request tries again after LOCK_MS)."""
         try:
-            value = await loader()
+            async with self._refresh_slots:
+                value = await loader()
         except Exception as exc:  # noqa: BLE001 - a background refresh has no caller to fail
             self.counts[(key.namespace, "refresh", "error")] += 1
             log.warning("refreshing a stale cache entry failed", extra={"key": key.name, "error": repr(exc)})

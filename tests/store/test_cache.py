@@ -8,7 +8,7 @@ from dataclasses import replace
 from hmb.appkeys import CACHE, DB, REDIS
 from hmb.config import Settings
 from hmb.store import cache_keys, users
-from hmb.store.cache import REDELETE_BATCH_S
+from hmb.store.cache import REDELETE_BATCH_S, REFRESH_CONCURRENCY
 from tests.conftest import wait_for
 from tests.factories import register
 
@@ -75,6 +75,27 @@ async def test_stale_hot_key_is_recomputed_once_in_the_background_while_every_ca
     await wait_for(lambda: a.server.app[CACHE].l1.get(key.name, (0, b""))[1] == b"new")
     assert await b.server.app[CACHE].get_or_load(key, load) == (b"new", "l2")
     assert loads == 1
+
+
+async def test_entries_gone_stale_together_are_recomputed_a_few_at_a_time(make_client):
+    cache = (await make_client()).server.app[CACHE]
+    keys = [cache_keys.Key(f"hmb:v1:trending:together-{i}", "trending") for i in range(3 * REFRESH_CONCURRENCY)]
+    for key in keys:
+        await cache.put(key, b"old", now=0)
+    cache.l1.clear()
+    running, most = 0, 0
+
+    async def load() -> bytes:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return b"new"
+
+    assert [await cache.get_or_load(key, load) for key in keys] == [(b"old", "l2")] * len(keys)
+    await wait_for(lambda: cache.counts[("trending", "refresh", "done")] == len(keys))
+    assert most == REFRESH_CONCURRENCY
 
 
 async def test_a_failed_background_refresh_keeps_the_stale_value_and_is_counted(make_client):
