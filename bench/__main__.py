@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -51,6 +52,7 @@ RATIOS = [
     ("uncached row via router / bare aiohttp+asyncpg", "uncached", "pg-bare", 0.80),
 ]
 PACED = ["health", "trending", "job", "profile", "feed", "uncached"]
+WARM_WINDOWS = 10  # at most, in a warm-up until the rate stops rising
 PACER_MAX_RATE = 2000  # bench.paced (aiohttp client) falls behind its schedule above ~3,000 req/s here
 
 
@@ -202,8 +204,8 @@ class Bench:
             except subprocess.TimeoutExpired:
                 proc.kill()
 
-    def wrk(self, name: str, seconds: float, record: bool = True) -> dict | float:
-        """One wrk run of `name`: its figures, recorded and printed; unrecorded, only its rate."""
+    def wrk(self, name: str, seconds: float, record: bool = True) -> dict:
+        """One wrk run of `name`: its figures (wrk's own only, when not recorded and printed)."""
         server, groups = self.scenarios[name]
         port = {"app": self.app_port, "yard": self.yard_port, "l2": self.l2_port}[server]
         spec = write_requests(self.logs / f"{name}.lua", groups)
@@ -218,11 +220,11 @@ class Bench:
         after = group.snapshot()
         line = next(ln for ln in out.stdout.splitlines() if ln.startswith("BENCH "))
         r = json.loads(line[6:])
+        r.update(name=name, rps=r["requests"] / (r["duration_us"] / 1e6))
         if not record:
-            return r["requests"] / (r["duration_us"] / 1e6)
+            return r
         cpu = procs.split(before, after)
         r.update(
-            name=name, rps=r["requests"] / (r["duration_us"] / 1e6),
             errors=r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"],
             app_us=cpu["app"] / max(1, r["requests"]) * 1e6, cpu=cpu, wall=wall, load=os.getloadavg()[0],
         )
@@ -230,16 +232,12 @@ class Bench:
         print(_row(r), flush=True)
         return r
 
-    def warm(self, name: str, window_s: float = 3, most: int = 10) -> None:
+    def warm(self, name: str, window_s: float = 3, most: int = WARM_WINDOWS) -> None:
         """Warm every worker's L1, the pools and L2 for `name`: windows of `window_s` until the rate
         stops rising. A fixed time is not enough on a slow machine: after L2 had expired, 5 s loaded
         only part of the 500 readers' feed pages, and the feed's first round read the rest from
         PostgreSQL (p95 648 ms against 18 ms in the second round)."""
-        rate = 0.0
-        for _ in range(most):
-            previous, rate = rate, self.wrk(name, window_s, record=False)
-            if rate < previous * 1.1:
-                return
+        until_steady(lambda: self.wrk(name, window_s, record=False)["rps"], most)
 
     def run(self) -> None:
         a = self.args
@@ -350,6 +348,15 @@ def served_env(env: dict, log_level: str) -> dict:
             # wrk replays a few hundred users at thousands of req/s: lift the per-sender limit.
             "MESSAGES_PER_MIN": "1000000",
             "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="hmb-bench-prom-")}
+
+
+def until_steady(window: Callable[[], float], most: int = WARM_WINDOWS) -> None:
+    """Run `window` (a warm-up window, giving its rate) until the rate rises by less than 10 %."""
+    rate = 0.0
+    for _ in range(most):
+        previous, rate = rate, window()
+        if rate < previous * 1.1:
+            return
 
 
 def wait_http(url: str, timeout: float = 60) -> None:

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.__main__ import ROOT, SECRET, prepare, scenarios, served_env, wait_http, write_requests
+from bench.__main__ import ROOT, SECRET, prepare, scenarios, served_env, until_steady, wait_http, write_requests
 from hmb.config import AuthSettings, Secret
 from hmb.ops import migrate
 from hmb.ops.stack import DEFAULT_DIR, Stack, free_port
@@ -89,16 +89,6 @@ def wrk(port: int, spec: Path, seconds: float) -> int:
     return int(line.split('"requests": ')[1].split(",")[0])
 
 
-def warm(port: int, spec: Path) -> None:
-    """Load L1, the pools and the generations' copies: 3 s windows until the rate stops rising
-    (under valgrind the first reads of a hundred jobs from the database take several windows)."""
-    rate = wrk(port, spec, 3)
-    for _ in range(10):
-        previous, rate = rate, wrk(port, spec, 3)
-        if rate < previous * 1.1:
-            return
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("scenarios", nargs="*", default=DEFAULT)
@@ -131,7 +121,9 @@ def main() -> None:
             for name in names:
                 groups = [(w, reqs[: READERS.get(name, len(reqs))]) for w, reqs in table[name][1]]
                 spec = write_requests(out / f"{name}.lua", groups)
-                warm(server.port, spec)
+                # Load L1, the pools and the generations' copies (under valgrind the first reads
+                # of a hundred jobs from the database take several 3 s windows).
+                until_steady(lambda: wrk(server.port, spec, 3))  # noqa: B023 - called at once
                 done: list[int] = []
                 total = server.count(lambda: done.append(wrk(server.port, spec, args.seconds)))  # noqa: B023
                 print(f"{name:<12}{done[0]:>10,}{(total - idle) // max(1, done[0]):>24,}", flush=True)
