@@ -95,18 +95,21 @@ class Cache:
             # No L2: serve from the database, and keep it in L1 only briefly.
             self.counts[(key.namespace, "l2", "error")] += 1
             value = await loader()
-            self._l1_put(key.name, now + min(key.ttl, self.settings.l1_ttl_s), value)
+            self._l1_put(key.name, now + key.ttl, value)  # for at most l1_ttl_s, as every L1 entry
             return value, "miss"
         if raw is not None:
             fresh_until = _STAMP.unpack_from(raw)[0]
             value = raw[_STAMP.size :]
-            if fresh_until <= now and await self._won_refresh(key):
+            if fresh_until > now:
+                self._l1_put(key.name, fresh_until, value)
+            elif await self._won_refresh(key):
                 # Stale, and this worker holds the refresh lock: the value is recomputed in the
                 # background, and this caller gets the stale one at once like everyone else, rather
-                # than the database's latency (a stale feed page: 3-35 ms) in the read's tail.
+                # than the database's latency (a stale feed page: 3-35 ms) in the read's tail. A
+                # stale value is not put in L1, where it would be expired already and push out
+                # the oldest live entry when L1 is full.
                 self._spawn_refresh(key, loader)
             self.counts[(key.namespace, "l2", "hit")] += 1
-            self._l1_put(key.name, fresh_until, value)  # a stale one is not kept in L1
             return value, "l2"
         self.counts[(key.namespace, "l2", "miss")] += 1
         value = await loader()
