@@ -36,6 +36,8 @@ REDELETE_BATCH_S = 0.25
 # together (a feed page per reader, loaded in the same minute), the rest queue rather than
 # crowding the pool and the loop at the moment they expire.
 REFRESH_CONCURRENCY = 4
+# Locally trusted generations renewed by one MGET (see Cache._reread_generations).
+REREAD_CHUNK = 1000
 
 Loader = Callable[[], Awaitable[bytes]]
 
@@ -51,6 +53,8 @@ class Cache:
         self._redeletes: set[asyncio.Task] = set()
         self._refreshes: set[asyncio.Task] = set()  # stale entries being recomputed in the background
         self._refresh_slots = asyncio.Semaphore(REFRESH_CONCURRENCY)
+        self._gens_read: dict[str, float] = {}  # locally trusted generations read this round -> local_s
+        self._gen_rereader: asyncio.Task | None = None
         self._redelete_batch: set[str] | None = None
         self.l1 = _L1()
         self.counts: Counter[tuple[str, str, str]] = Counter()
@@ -155,21 +159,68 @@ class Cache:
 
         Generations are WAL positions, so a caller whose read position `floor` is past this
         worker's copy may have moved it itself: Redis is asked, and its own write shows at once.
-        `local_s` caps how long the copy is trusted, for groups bumped without a broadcast (feeds).
+        `local_s` caps how long the copy is trusted, for groups bumped without a broadcast (feeds);
+        such a copy is re-read in the background while it is being read (`_reread_generations`),
+        so a reader who keeps reading never waits on Redis for it.
         """
         now = time.time()
-        entry = self.l1.get(key.name)
+        name = key.name
+        if local_s is not None:
+            self._gens_read[name] = local_s
+            if self._gen_rereader is None:
+                self._start_rereading(local_s)
+        entry = self.l1.get(name)
         if entry is not None and now < entry[0]:
             gen = int(entry[1])
             if floor is None or floor <= gen:
+                self.counts[(key.namespace, "l1", "hit")] += 1
                 return gen
+        self.counts[(key.namespace, "l1", "miss")] += 1
         try:
-            raw = await self.redis.get(key.name)
+            raw = await self.redis.get(name)
         except RedisDown:
             return None
         gen = int(raw or 0)
-        self._l1_put(key.name, now + (key.ttl if local_s is None else local_s), str(gen).encode())
+        self._l1_put(name, now + (key.ttl if local_s is None else local_s), str(gen).encode())
         return gen
+
+    def _start_rereading(self, local_s: float) -> None:
+        # Every half trust period, so a copy is renewed before it expires.
+        task = asyncio.get_running_loop().create_task(self._reread_generations(local_s / 2))
+        self._gen_rereader = task
+
+    async def _reread_generations(self, period_s: float) -> None:
+        """Renew the locally trusted generations read since the last round, one MGET a chunk.
+
+        A reader reading at least once every local_s + period_s is always served from L1, for at
+        most one renewed name per read (an MGET's share, not a request's round trip); names nobody
+        read in a round are dropped from the next. A renewed copy is trusted for local_s from
+        before its MGET was sent, so none is older than a copy a request read itself.
+        """
+        while True:
+            await asyncio.sleep(period_s)
+            read, self._gens_read = self._gens_read, {}
+            try:
+                await self._reread(read)
+            except RedisDown:
+                # The copies expire; reads then ask Redis themselves (and cache nothing while it is down).
+                self.counts[("gen", "reread", "error")] += 1
+            except Exception as exc:  # noqa: BLE001 - the next round tries again; reads still ask Redis
+                self.counts[("gen", "reread", "error")] += 1
+                log.warning("re-reading generations failed", extra={"error": repr(exc)})
+
+    async def _reread(self, read: dict[str, float]) -> None:
+        names = list(read)
+        for i in range(0, len(names), REREAD_CHUNK):
+            chunk = names[i : i + REREAD_CHUNK]
+            sent = time.time()
+            raws = await self.redis.command("MGET", *chunk)
+            for name, raw in zip(chunk, raws):
+                gen = int(raw or 0)
+                entry = self.l1.get(name)
+                if entry is None or int(entry[1]) <= gen:  # a request may have read a newer one meanwhile
+                    self._l1_put(name, sent + read[name], str(gen).encode())
+            self.counts[("gen", "reread", "done")] += len(chunk)
 
     # --- invalidation (call only after the write committed) ---------------
 
@@ -232,7 +283,7 @@ class Cache:
         await self._send(list(batch), len(batch), len(batch), 0)
 
     async def close(self) -> None:
-        await aio.stop([*self._redeletes, *self._refreshes, *filter(None, [self._replay_task])])
+        await aio.stop([*self._redeletes, *self._refreshes, *filter(None, [self._replay_task, self._gen_rereader])])
 
     def drop_local(self, names: Iterable[str]) -> None:
         l1 = self.l1

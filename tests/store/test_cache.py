@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 
 from hmb.appkeys import CACHE, DB, REDIS
@@ -111,6 +112,38 @@ async def test_a_failed_background_refresh_keeps_the_stale_value_and_is_counted(
     assert await cache.get_or_load(key, load) == (b"old", "l2")
     await wait_for(lambda: cache.counts[("trending", "refresh", "error")] == 1)
     assert await cache.get_or_load(key, load) == (b"old", "l2")  # the lock holds: no second try yet
+
+
+async def test_a_reader_s_local_generation_follows_quiet_bumps_without_a_read_waiting_on_redis(make_client):
+    """A generation trusted locally for `local_s` (a feed's: its fan-out bumps are not announced)
+    is re-read in the background while its reader keeps reading, so every read is an L1 hit and a
+    quiet bump still shows within local_s."""
+    writer, reader = (await make_client()).server.app[CACHE], (await make_client()).server.app[CACHE]
+    key, local_s = cache_keys.feed_gen(918_273_645), cache_keys.FEED_GEN_LOCAL_S
+    await writer.apply(100, [], [], [key.name])
+    assert await reader.generation(key, None, local_s) == 100  # the first read asks Redis
+    misses = reader.counts[("gen", "l1", "miss")]
+    assert misses == 1
+
+    await writer.apply(200, [], [], [key.name])  # quiet: the reader's worker is not told
+    bumped = time.monotonic()
+
+    async def reads(gen: int) -> bool:
+        return await reader.generation(key, None, local_s) == gen
+
+    await wait_for(lambda: reads(200), timeout=local_s + 1)
+    assert time.monotonic() - bumped <= local_s + 0.2
+    # Reading on for twice the trust period: still never a read of its own from Redis.
+    until = time.monotonic() + 2 * local_s
+
+    async def read_on() -> bool:
+        assert await reads(200)
+        return time.monotonic() > until
+
+    await wait_for(read_on, timeout=3 * local_s)
+    assert reader.counts[("gen", "l1", "miss")] == misses
+    assert reader.counts[("gen", "l1", "hit")] > 50
+    assert reader.counts[("gen", "reread", "done")] >= 2
 
 
 async def test_redis_down_cached_reads_answer_from_the_database_then_hits_recover(make_client, settings, launcher):
