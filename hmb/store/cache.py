@@ -40,6 +40,7 @@ REFRESH_CONCURRENCY = 4
 REREAD_CHUNK = 1000
 
 Loader = Callable[[], Awaitable[bytes]]
+PageLoader = Callable[[int | None], Awaitable[bytes]]
 
 
 class Cache:
@@ -91,6 +92,38 @@ class Cache:
             return value, level
         finally:
             del self._flights[key.name]
+
+    async def by_generation(
+        self, gen_key: Key, key_for: Callable[[int], Key], load: PageLoader, floor: int | None, local_s: float | None
+    ) -> tuple[bytes, str]:
+        """A page of a group cached under the group's generation (`key_for(gen)`), and the level
+        that served it ("bypass": not cached, Redis could not say which generation is current).
+
+        `load(floor)` reads with `floor` as its read-your-writes position, so a lagging replica
+        cannot refill the new generation with data from before the write that bumped it.
+        """
+        now = time.time()
+        l1 = self.l1
+        entry = l1.get(gen_key.name)
+        gen = int(entry[1]) if entry is not None and now < entry[0] else None
+        if gen is not None and (floor is None or floor <= gen):
+            # The generation from L1, and the page too if it is there: the hot path awaits nothing
+            # (one coroutine, not three), and builds no loader.
+            if local_s is not None:
+                self._gens_read[gen_key.name] = local_s  # the re-reader runs: generation() put it in L1
+            counts = self.counts
+            counts[(gen_key.namespace, "l1", "hit")] += 1
+            key = key_for(gen)
+            page = l1.get(key.name)
+            if page is not None and now < page[0]:
+                counts[(key.namespace, "l1", "hit")] += 1
+                return page[1], "l1"
+        else:
+            gen = await self.generation(gen_key, floor, local_s)
+            if gen is None:
+                return await load(None), "bypass"
+            key = key_for(gen)
+        return await self.get_or_load(key, lambda: load(gen))
 
     async def _from_l2_or_load(self, key: Key, loader: Loader, now: float) -> tuple[bytes, str]:
         try:
@@ -325,8 +358,8 @@ class Cache:
 
     def _l1_put(self, name: str, fresh_until: float, value: bytes) -> None:
         # Kept while fresh, and at most l1_ttl_s: the one time a hit compares (read inline, without
-        # a method call, by get_or_load and generation). An entry past it stays until it is put
-        # again or is the oldest when L1 is full.
+        # a method call, by get_or_load, generation and by_generation). An entry past it stays
+        # until it is put again or is the oldest when L1 is full.
         self.l1[name] = (min(time.time() + self.settings.l1_ttl_s, fresh_until), value)
         self.l1.move_to_end(name)
         while len(self.l1) > self.settings.l1_max_entries or self.l1.nbytes > L1_MAX_BYTES:
