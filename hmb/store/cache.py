@@ -14,13 +14,14 @@ import asyncio
 import logging
 import struct
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from hmb import aio
 from hmb.config import CacheSettings
 from hmb.store import cache_keys
 from hmb.store.cache_keys import Key
+from hmb.store.l1 import L1
 from hmb.store.redis import Redis, RedisDown, Script, make_client
 
 log = logging.getLogger("hmb.cache")
@@ -57,7 +58,7 @@ class Cache:
         self._gens_read: dict[str, float] = {}  # locally trusted generations read this round -> local_s
         self._gen_rereader: asyncio.Task | None = None
         self._redelete_batch: set[str] | None = None
-        self.l1 = _L1()
+        self.l1 = L1()
         self.counts: Counter[tuple[str, str, str]] = Counter()
         self._flights: dict[str, asyncio.Future[bytes]] = {}
         # Invalidations that could not reach Redis, replayed when it is back.
@@ -370,40 +371,6 @@ class Cache:
         for (namespace, level, outcome), n in self.counts.items():
             out.setdefault(namespace, {})[f"{level}_{outcome}"] = n
         return out
-
-
-class _L1(OrderedDict):
-    """The L1 map (name -> (until, value)), oldest first, counting its values' bytes.
-
-    Reads (`get`) are the plain dict's; only changes pay for the count.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.nbytes = 0
-
-    def __setitem__(self, name: str, entry: tuple[float, bytes]) -> None:
-        old = super().get(name)
-        self.nbytes += len(entry[1]) - (len(old[1]) if old is not None else 0)
-        super().__setitem__(name, entry)
-
-    def __delitem__(self, name: str) -> None:
-        self.nbytes -= len(super().__getitem__(name)[1])
-        super().__delitem__(name)
-
-    def pop(self, name: str, *default):
-        if name in self:
-            self.nbytes -= len(super().__getitem__(name)[1])
-        return super().pop(name, *default)
-
-    def popitem(self, last: bool = True):
-        name, entry = super().popitem(last)
-        self.nbytes -= len(entry[1])
-        return name, entry
-
-    def clear(self) -> None:
-        super().clear()
-        self.nbytes = 0
 
 
 # Deletes, bumps and their announcement are one command to encode, however many keys (a per-key
