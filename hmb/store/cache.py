@@ -102,25 +102,25 @@ class Cache:
 
         `load(floor)` reads with `floor` as its read-your-writes position, so a lagging replica
         cannot refill the new generation with data from before the write that bumped it.
+
+        Generations are WAL positions, so a caller whose read position `floor` is past this
+        worker's copy may have moved it itself: Redis is asked, and its own write shows at once.
+        `local_s` caps how long the copy is trusted, for groups bumped without a broadcast (feeds);
+        such a copy is re-read in the background while it is being read (`_reread_generations`),
+        so a reader who keeps reading never waits on Redis for it.
         """
         now = time.time()
-        l1 = self.l1
-        entry = l1.get(gen_key.name)
-        gen = int(entry[1]) if entry is not None and now < entry[0] else None
-        if gen is not None and (floor is None or floor <= gen):
-            # The generation from L1, and the page too if it is there: the hot path awaits nothing
-            # (one coroutine, not three), and builds no loader.
-            if local_s is not None:
-                self._gens_read[gen_key.name] = local_s  # the re-reader runs: generation() put it in L1
-            counts = self.counts
-            counts[(gen_key.namespace, "l1", "hit")] += 1
+        gen = self._local_generation(gen_key, now, floor, local_s)
+        if gen is not None:
+            # The page too from L1, if it is there: the hot path awaits nothing (one coroutine,
+            # not three) and builds no loader.
             key = key_for(gen)
-            page = l1.get(key.name)
+            page = self.l1.get(key.name)
             if page is not None and now < page[0]:
-                counts[(key.namespace, "l1", "hit")] += 1
+                self.counts[(key.namespace, "l1", "hit")] += 1
                 return page[1], "l1"
         else:
-            gen = await self.generation(gen_key, floor, local_s)
+            gen = await self._generation_from_redis(gen_key, now, local_s)
             if gen is None:
                 return await load(None), "bypass"
             key = key_for(gen)
@@ -188,19 +188,11 @@ class Cache:
         except RedisDown:
             self.counts[(key.namespace, "l2", "error")] += 1
 
-    async def generation(self, key: Key, floor: int | None = None, local_s: float | None = None) -> int | None:
-        """A group's generation, from L1 or Redis; None when Redis cannot say (don't cache then).
-
-        Generations are WAL positions, so a caller whose read position `floor` is past this
-        worker's copy may have moved it itself: Redis is asked, and its own write shows at once.
-        `local_s` caps how long the copy is trusted, for groups bumped without a broadcast (feeds);
-        such a copy is re-read in the background while it is being read (`_reread_generations`),
-        so a reader who keeps reading never waits on Redis for it.
-        """
-        now = time.time()
+    def _local_generation(self, key: Key, now: float, floor: int | None, local_s: float | None) -> int | None:
+        """This worker's copy of a generation, when it is fresh and not behind `floor`."""
         name = key.name
         if local_s is not None:
-            self._gens_read[name] = local_s
+            self._gens_read[name] = local_s  # renewed in the background while it is read
             if self._gen_rereader is None:
                 self._start_rereading(local_s)
         entry = self.l1.get(name)
@@ -210,12 +202,16 @@ class Cache:
                 self.counts[(key.namespace, "l1", "hit")] += 1
                 return gen
         self.counts[(key.namespace, "l1", "miss")] += 1
+        return None
+
+    async def _generation_from_redis(self, key: Key, now: float, local_s: float | None) -> int | None:
+        """The group's current generation, kept in L1 (for `local_s` if given); None when Redis is down."""
         try:
-            raw = await self.redis.get(name)
+            raw = await self.redis.get(key.name)
         except RedisDown:
             return None
         gen = int(raw or 0)
-        self._l1_put(name, now + (key.ttl if local_s is None else local_s), str(gen).encode())
+        self._l1_put(key.name, now + (key.ttl if local_s is None else local_s), str(gen).encode())
         return gen
 
     def _start_rereading(self, local_s: float) -> None:
@@ -265,7 +261,7 @@ class Cache:
         `bumps` to generation `lsn`, the WAL position of the write that changed them, telling
         every worker in every pod to drop its L1 copies; then moves `quiet_bumps`, groups too
         many to announce (a post's followers' feeds), without telling: other workers' copies
-        age out within their `generation(local_s=)`. Old generations' entries are orphaned
+        age out within their `by_generation(local_s=)`. Old generations' entries are orphaned
         (they expire); a reader of the new one reads with `lsn` as its floor, so no lagging
         replica can refill the group with data from before the write. That second round trip is made even with no
         quiet bumps when keys were deleted: Redis answers it only once it has written the
@@ -359,7 +355,7 @@ class Cache:
 
     def _l1_put(self, name: str, fresh_until: float, value: bytes) -> None:
         # Kept while fresh, and at most l1_ttl_s: the one time a hit compares (read inline, without
-        # a method call, by get_or_load, generation and by_generation). An entry past it stays
+        # a method call, by get_or_load and _local_generation). An entry past it stays
         # until it is put again or is the oldest when L1 is full.
         self.l1[name] = (min(time.time() + self.settings.l1_ttl_s, fresh_until), value)
         self.l1.move_to_end(name)

@@ -119,9 +119,25 @@ async def test_a_reader_s_local_generation_follows_quiet_bumps_without_a_read_wa
     is re-read in the background while its reader keeps reading, so every read is an L1 hit and a
     quiet bump still shows within local_s."""
     writer, reader = (await make_client()).server.app[CACHE], (await make_client()).server.app[CACHE]
-    key, local_s = cache_keys.feed_gen(918_273_645), cache_keys.FEED_GEN_LOCAL_S
+    uid, local_s = 918_273_645, cache_keys.FEED_GEN_LOCAL_S
+    key = cache_keys.feed_gen(uid)
+
+    async def generation() -> int:
+        """The generation a feed page read of this reader's is served under."""
+        served = []
+
+        def key_for(gen: int) -> cache_keys.Key:
+            served.append(gen)
+            return cache_keys.feed(uid, gen, "", 20)
+
+        async def load(floor: int | None) -> bytes:
+            return b'{"items":[]}'
+
+        await reader.by_generation(key, key_for, load, None, local_s)
+        return served[0]
+
     await writer.apply(100, [], [], [key.name])
-    assert await reader.generation(key, None, local_s) == 100  # the first read asks Redis
+    assert await generation() == 100  # the first read asks Redis
     misses = reader.counts[("gen", "l1", "miss")]
     assert misses == 1
 
@@ -129,7 +145,7 @@ async def test_a_reader_s_local_generation_follows_quiet_bumps_without_a_read_wa
     bumped = time.monotonic()
 
     async def reads(gen: int) -> bool:
-        return await reader.generation(key, None, local_s) == gen
+        return await generation() == gen
 
     await wait_for(lambda: reads(200), timeout=local_s + 1)
     assert time.monotonic() - bumped <= local_s + 0.2
