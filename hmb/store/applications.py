@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from hmb.errors import Conflict
+from hmb.store import pg
 
 # Every read returns the application with its job's headline and its applicant's.
 SELECT = """
@@ -92,11 +93,11 @@ async def _list_by(conn, column: str, value: int, status: str | None, before_id:
     # `column` is one of this module's names above, never input.
     return await conn.fetch(
         f"""{SELECT}
-        WHERE a.{column} = $1 AND ($2::text IS NULL OR a.status = $2) AND ($3::bigint IS NULL OR a.id < $3)
+        WHERE a.{column} = $1 AND ($2::text IS NULL OR a.status = $2) AND a.id < $3
         ORDER BY a.id DESC LIMIT $4
         """,
         value,
         status,
-        before_id,
+        pg.before(before_id),
         limit,
     )

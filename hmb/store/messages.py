@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from hmb.store import pg
+
 MESSAGE_COLUMNS = "id, conversation_id, sender_id, recipient_id, body, created_at"
 
 
@@ -89,12 +91,12 @@ async def list_conversations(
         FROM conversation_members m
         JOIN users u ON u.id = m.peer_id
         JOIN messages x ON x.id = m.last_message_id
-        WHERE m.user_id = $1 AND ($2::bigint IS NULL OR m.last_message_id < $2)
+        WHERE m.user_id = $1 AND m.last_message_id < $2
         ORDER BY m.last_message_id DESC
         LIMIT $3
         """,
         user_id,
-        before_message_id,
+        pg.before(before_message_id),
         limit,
     )
 
@@ -120,11 +122,11 @@ async def list_messages(
         return await conn.fetch(
             f"""
             SELECT {MESSAGE_COLUMNS} FROM messages
-            WHERE conversation_id = $1 AND ($2::bigint IS NULL OR id < $2)
+            WHERE conversation_id = $1 AND id < $2
             ORDER BY id DESC LIMIT $3
             """,
             conversation_id,
-            before_id,
+            pg.before(before_id),
             limit,
         )
 

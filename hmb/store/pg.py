@@ -75,6 +75,17 @@ def translate(exc: BaseException) -> HmbError | None:
     return None
 
 
+# A keyset list's bound on its first page: lists say `id < $n` with this, not `($n IS NULL OR
+# id < $n)`, which PostgreSQL plans anew on every run (no generic plan: tests/store/test_plans.py)
+# and whose later pages' bound is a filter rather than an index condition.
+FIRST_PAGE = 2**63 - 1  # the largest bigint
+
+
+def before(cursor_id: int | None) -> int:
+    """The `id < $n` bound of a page: FIRST_PAGE when there is no cursor."""
+    return FIRST_PAGE if cursor_id is None else cursor_id
+
+
 def lsn_to_int(lsn: str) -> int:
     hi, lo = lsn.split("/")
     return (int(hi, 16) << 32) | int(lo, 16)

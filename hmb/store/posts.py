@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from hmb.errors import NotFound
+from hmb.store import pg
 
 # A post as every list shows it: the post, its author's card.
 _COLUMNS = """
@@ -96,22 +97,22 @@ async def has_liked(conn: asyncpg.Connection, post_id: int, user_id: int) -> boo
     return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM likes WHERE post_id = $1 AND user_id = $2)", post_id, user_id)
 
 
+_NEWEST = f"SELECT {_COLUMNS} FROM posts p JOIN users u ON u.id = p.author_id WHERE p.id < $1 ORDER BY p.id DESC"
+_NEWEST_BY = f"""
+    SELECT {_COLUMNS} FROM posts p JOIN users u ON u.id = p.author_id
+    WHERE p.author_id = $3 AND p.id < $1 ORDER BY p.id DESC LIMIT $2
+"""
+
+
 async def list_posts(
     conn: asyncpg.Connection, author_id: int | None, before_id: int | None, limit: int
 ) -> list[asyncpg.Record]:
-    """Newest first, everyone's or one author's."""
-    return await conn.fetch(
-        f"""
-        SELECT {_COLUMNS} FROM posts p JOIN users u ON u.id = p.author_id
-        WHERE ($1::bigint IS NULL OR p.author_id = $1)
-          AND ($2::bigint IS NULL OR p.id < $2)
-        ORDER BY p.id DESC
-        LIMIT $3
-        """,
-        author_id,
-        before_id,
-        limit,
-    )
+    """Newest first, everyone's or one author's (a statement each: both planned once, pg.before)."""
+    if author_id is None:
+        # The limit is written into the statement (an int, one statement per page size): with
+        # `LIMIT $n`, the generic plan assumes a tenth of the table and gathers it in parallel.
+        return await conn.fetch(f"{_NEWEST} LIMIT {int(limit)}", pg.before(before_id))
+    return await conn.fetch(_NEWEST_BY, pg.before(before_id), limit, author_id)
 
 
 async def feed(conn: asyncpg.Connection, user_id: int, before_id: int | None, limit: int) -> list[asyncpg.Record]:
@@ -130,7 +131,7 @@ async def feed(conn: asyncpg.Connection, user_id: int, before_id: int | None, li
         ) a
         CROSS JOIN LATERAL (
             SELECT * FROM posts
-            WHERE posts.author_id = a.author_id AND ($2::bigint IS NULL OR posts.id < $2)
+            WHERE posts.author_id = a.author_id AND posts.id < $2
             ORDER BY posts.id DESC
             LIMIT $3
         ) p
@@ -139,7 +140,7 @@ async def feed(conn: asyncpg.Connection, user_id: int, before_id: int | None, li
         LIMIT $3
         """,
         user_id,
-        before_id,
+        pg.before(before_id),
         limit,
     )
 

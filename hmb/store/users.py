@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from hmb.errors import Conflict
+from hmb.store import pg
 
 PUBLIC_COLUMNS = "id, name, role, headline, bio, location, avatar_file_id, created_at"
 COUNT_COLUMNS = "followers_count, following_count, posts_count"
@@ -75,16 +76,15 @@ async def update_profile(conn: asyncpg.Connection, user_id: int, changes: dict[s
 
 async def list_users(conn: asyncpg.Connection, q: str | None, before_id: int | None, limit: int) -> list[asyncpg.Record]:
     """Newest first; `q` matches a case-insensitive substring of the name."""
-    pattern = None if not q else "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    if not q:  # a statement each, so that neither is planned anew per run (pg.before); the limit
+        # written in, as for everyone's posts (posts.list_posts): a generic plan of `LIMIT $n` assumes
+        # a tenth of the table, and PostgreSQL would keep planning each run rather than use it.
+        return await conn.fetch(f"SELECT {PUBLIC_COLUMNS} FROM users WHERE id < $1 ORDER BY id DESC LIMIT {int(limit)}",
+                                pg.before(before_id))
+    pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     return await conn.fetch(
-        f"""
-        SELECT {PUBLIC_COLUMNS} FROM users
-        WHERE ($1::text IS NULL OR lower(name) LIKE $1)
-          AND ($2::bigint IS NULL OR id < $2)
-        ORDER BY id DESC
-        LIMIT $3
-        """,
-        pattern,
-        before_id,
+        f"SELECT {PUBLIC_COLUMNS} FROM users WHERE lower(name) LIKE $3 AND id < $1 ORDER BY id DESC LIMIT $2",
+        pg.before(before_id),
         limit,
+        pattern,
     )
