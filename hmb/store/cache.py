@@ -39,6 +39,9 @@ REDELETE_BATCH_S = 0.25
 REFRESH_CONCURRENCY = 4
 # Locally trusted generations renewed by one MGET (see Cache._reread_generations).
 REREAD_CHUNK = 1000
+# How long after its last read such a generation is still renewed: a reader back within this
+# (scrolling, switching tabs) reads it from L1; each read costs at most this / round MGET entries.
+REREAD_KEEP_S = 5.0
 
 Loader = Callable[[], Awaitable[bytes]]
 PageLoader = Callable[[int | None], Awaitable[bytes]]
@@ -55,7 +58,8 @@ class Cache:
         self._redeletes: set[asyncio.Task] = set()
         self._refreshes: set[asyncio.Task] = set()  # stale entries being recomputed in the background
         self._refresh_slots = asyncio.Semaphore(REFRESH_CONCURRENCY)
-        self._gens_read: dict[str, float] = {}  # locally trusted generations read this round -> local_s
+        # Locally trusted generations read in the last REREAD_KEEP_S -> (local_s, when last read).
+        self._gens_read: dict[str, tuple[float, float]] = {}
         self._gen_rereader: asyncio.Task | None = None
         self._redelete_batch: set[str] | None = None
         self.l1 = L1()
@@ -192,7 +196,7 @@ class Cache:
         """This worker's copy of a generation, when it is fresh and not behind `floor`."""
         name = key.name
         if local_s is not None:
-            self._gens_read[name] = local_s  # renewed in the background while it is read
+            self._gens_read[name] = (local_s, now)  # renewed in the background while it is read
             if self._gen_rereader is None:
                 self._start_rereading(local_s)
         entry = self.l1.get(name)
@@ -220,18 +224,21 @@ class Cache:
         self._gen_rereader = task
 
     async def _reread_generations(self, period_s: float) -> None:
-        """Renew the locally trusted generations read since the last round, one MGET a chunk.
+        """Renew the locally trusted generations read in the last REREAD_KEEP_S, one MGET a chunk.
 
-        A reader reading at least once every local_s + period_s is always served from L1, for at
-        most one renewed name per read (an MGET's share, not a request's round trip); names nobody
-        read in a round are dropped from the next. A renewed copy is trusted for local_s from
+        A reader reading at least once every REREAD_KEEP_S is always served from L1, for at most
+        REREAD_KEEP_S / period_s renewed names per read (MGET entries, not a request's round trip);
+        names nobody read for that long are dropped. A renewed copy is trusted for local_s from
         before its MGET was sent, so none is older than a copy a request read itself.
         """
         while True:
             await asyncio.sleep(period_s)
-            read, self._gens_read = self._gens_read, {}
+            kept_since = time.time() - REREAD_KEEP_S
+            gone = [name for name, (_, read_at) in self._gens_read.items() if read_at < kept_since]
+            for name in gone:
+                del self._gens_read[name]
             try:
-                await self._reread(read)
+                await self._reread({name: local_s for name, (local_s, _) in self._gens_read.items()})
             except RedisDown:
                 # The copies expire; reads then ask Redis themselves (and cache nothing while it is down).
                 self.counts[("gen", "reread", "error")] += 1

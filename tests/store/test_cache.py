@@ -9,7 +9,7 @@ from dataclasses import replace
 from hmb.appkeys import CACHE, DB, REDIS
 from hmb.config import Settings
 from hmb.store import cache_keys, users
-from hmb.store.cache import REDELETE_BATCH_S, REFRESH_CONCURRENCY
+from hmb.store.cache import REDELETE_BATCH_S, REFRESH_CONCURRENCY, REREAD_KEEP_S
 from tests.conftest import wait_for
 from tests.factories import register
 
@@ -160,6 +160,39 @@ async def test_a_reader_s_local_generation_follows_quiet_bumps_without_a_read_wa
     assert reader.counts[("gen", "l1", "miss")] == misses
     assert reader.counts[("gen", "l1", "hit")] > 50
     assert reader.counts[("gen", "reread", "done")] >= 2
+
+
+async def test_a_reader_reading_less_often_than_the_trust_period_still_reads_its_generation_from_l1(make_client):
+    """A reader's generation is renewed for REREAD_KEEP_S after their last read, not only while they
+    read every round: someone reading their feed every couple of seconds waits on Redis once, and
+    still sees a quiet bump within local_s of it."""
+    writer, reader = (await make_client()).server.app[CACHE], (await make_client()).server.app[CACHE]
+    uid, local_s = 918_273_646, cache_keys.FEED_GEN_LOCAL_S
+    key = cache_keys.feed_gen(uid)
+    gap = 1.6 * local_s  # longer than a copy is trusted, and than the trust plus one re-read round
+    assert gap < REREAD_KEEP_S
+
+    async def generation() -> int:
+        served = []
+
+        def key_for(gen: int) -> cache_keys.Key:
+            served.append(gen)
+            return cache_keys.feed(uid, gen, "", 20)
+
+        async def load(floor: int | None) -> bytes:
+            return b'{"items":[]}'
+
+        await reader.by_generation(key, key_for, load, None, local_s)
+        return served[0]
+
+    await writer.apply(100, [], [], [key.name])
+    assert await generation() == 100  # the first read asks Redis
+    await writer.apply(200, [], [], [key.name])  # quiet: the reader's worker is not told
+    for _ in range(2):
+        await asyncio.sleep(gap)  # the reader is away: this gap is the behaviour under test
+        assert await generation() == 200
+    assert reader.counts[("gen", "l1", "miss")] == 1
+    assert reader.counts[("gen", "l1", "hit")] == 2
 
 
 async def test_redis_down_cached_reads_answer_from_the_database_then_hits_recover(make_client, settings, launcher):
