@@ -38,7 +38,7 @@ async def send(request: web.Request) -> web.Response:
         w.on_commit(lambda lsn: live.publish(redis, sent, lsn))
         return _message(sent.message)
 
-    response = await create_once(request, principal, create)
+    response = await create_once(request, principal, create, one_statement=True)
     response.headers.update(verdict.headers())
     return response
 

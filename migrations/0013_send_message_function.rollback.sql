@@ -1,0 +1,1 @@
+DROP FUNCTION send_message(bigint, bigint, text);
