@@ -100,7 +100,7 @@ async def has_liked(conn: asyncpg.Connection, post_id: int, user_id: int) -> boo
 _NEWEST = f"SELECT {_COLUMNS} FROM posts p JOIN users u ON u.id = p.author_id WHERE p.id < $1 ORDER BY p.id DESC"
 _NEWEST_BY = f"""
     SELECT {_COLUMNS} FROM posts p JOIN users u ON u.id = p.author_id
-    WHERE p.author_id = $3 AND p.id < $1 ORDER BY p.id DESC LIMIT $2
+    WHERE p.author_id = $1 AND p.id < $2 ORDER BY p.id DESC LIMIT $3
 """
 
 
@@ -112,7 +112,7 @@ async def list_posts(
         # The limit is written into the statement (an int, one statement per page size): with
         # `LIMIT $n`, the generic plan assumes a tenth of the table and gathers it in parallel.
         return await conn.fetch(f"{_NEWEST} LIMIT {int(limit)}", pg.before(before_id))
-    return await conn.fetch(_NEWEST_BY, pg.before(before_id), limit, author_id)
+    return await conn.fetch(_NEWEST_BY, author_id, pg.before(before_id), limit)
 
 
 async def feed(conn: asyncpg.Connection, user_id: int, before_id: int | None, limit: int) -> list[asyncpg.Record]:

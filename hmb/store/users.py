@@ -83,8 +83,8 @@ async def list_users(conn: asyncpg.Connection, q: str | None, before_id: int | N
                                 pg.before(before_id))
     pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     return await conn.fetch(
-        f"SELECT {PUBLIC_COLUMNS} FROM users WHERE lower(name) LIKE $3 AND id < $1 ORDER BY id DESC LIMIT $2",
+        f"SELECT {PUBLIC_COLUMNS} FROM users WHERE lower(name) LIKE $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+        pattern,
         pg.before(before_id),
         limit,
-        pattern,
     )

@@ -195,6 +195,17 @@ async def test_a_reader_reading_less_often_than_the_trust_period_still_reads_its
     assert reader.counts[("gen", "l1", "hit")] == 2
 
 
+async def test_a_bump_never_lowers_a_generation(client, redis_client):
+    """Bumps may arrive out of order (two writes' cache work racing): a generation only moves up."""
+    cache = client.server.app[CACHE]
+    names = [cache_keys.feed_gen(uid).name for uid in (1, 2, 3)]
+    await cache.apply(300, [], [], names)
+    await cache.apply(200, [], [], names[:2])  # an earlier write's bump, applied late
+    await cache.apply(400, [], [], names[:1])
+    assert await redis_client.mget(names) == [b"400", b"300", b"300"]
+    assert 0 < await redis_client.ttl(names[1]) <= cache_keys.TTL["gen"]
+
+
 async def test_redis_down_cached_reads_answer_from_the_database_then_hits_recover(make_client, settings, launcher):
     fast_breaker = settings.with_(redis=replace(settings.redis, breaker_cooldown_s=0.2))
     client = await make_client(fast_breaker)
