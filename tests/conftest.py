@@ -7,6 +7,7 @@ import itertools
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -131,6 +132,20 @@ async def make_client(settings: Settings) -> AsyncIterator[Callable]:
 @pytest.fixture
 async def client(make_client) -> TestClient:
     return await make_client()
+
+
+@pytest.fixture
+async def one_rate_window() -> None:
+    """For a test that counts requests up to a rate limit: it starts with at least RATE_WINDOW_MARGIN_S
+    left in the limits' fixed minute, so its requests are all counted in one window (a run that
+    crossed the minute would find the count reset and no 429: waiting out the minute's last
+    seconds is waiting for that condition)."""
+    left = 60 - time.time() % 60
+    if left < RATE_WINDOW_MARGIN_S:
+        await asyncio.sleep(left + 0.05)
+
+
+RATE_WINDOW_MARGIN_S = 5.0
 
 
 async def wait_for(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.02) -> None:

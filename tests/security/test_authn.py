@@ -76,7 +76,7 @@ async def _login(client, email: str, password: str):
     return await client.post("/api/auth/login", json={"email": email, "password": password})
 
 
-async def test_login_throttle_trips_holds_across_instances_and_recovers(make_client, settings, redis_client):
+async def test_login_throttle_trips_holds_across_instances_and_recovers(make_client, settings, redis_client, one_rate_window):
     one, two = await make_client(), await make_client()
     user = await register(one)
     limit = settings.auth.login_per_account_per_min

@@ -111,7 +111,7 @@ def test_x_forwarded_for_is_believed_only_from_trusted_proxies():
     assert client_ip(Peer("10.0.0.2", "1.2.3.4, 10.0.0.2"), proxies) == "1.2.3.4"
 
 
-async def test_a_spoofed_x_forwarded_for_does_not_dodge_the_per_ip_throttle(make_client, settings):
+async def test_a_spoofed_x_forwarded_for_does_not_dodge_the_per_ip_throttle(make_client, settings, one_rate_window):
     """The test client connects from 127.0.0.1; with only 10.0.0.2 trusted, its X-Forwarded-For is noise."""
     client = await make_client(settings.with_(web=WebSettings(trusted_proxies=("10.0.0.2",))))
     limit = settings.auth.login_per_ip_per_min

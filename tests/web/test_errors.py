@@ -100,7 +100,7 @@ async def test_duplicate_email_is_409_even_with_other_case(client):
     await expect(await client.post(REGISTER, json=again), 409, "conflict")
 
 
-async def test_login_throttle_is_429_with_retry_after_before_hashing(client, settings):
+async def test_login_throttle_is_429_with_retry_after_before_hashing(client, settings, one_rate_window):
     user = await register(client)
     wrong = {"email": user["email"], "password": "wrong password!"}
     limit = settings.auth.login_per_account_per_min

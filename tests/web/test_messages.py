@@ -155,7 +155,7 @@ async def test_send_honours_idempotency_key(client, primary):
     assert await primary.fetchval("SELECT count(*) FROM messages") == 1
 
 
-async def test_sending_too_fast_is_429_and_nothing_is_stored(make_client, settings, primary):
+async def test_sending_too_fast_is_429_and_nothing_is_stored(make_client, settings, primary, one_rate_window):
     client = await make_client(settings.with_(web=replace(settings.web, messages_per_min=3)))
     sender, recipient = await register(client), await register(client)
     for i in range(3):
