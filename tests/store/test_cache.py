@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from dataclasses import replace
 
 from hmb.appkeys import CACHE, DB, REDIS
@@ -114,6 +115,21 @@ async def test_a_failed_background_refresh_keeps_the_stale_value_and_is_counted(
     assert await cache.get_or_load(key, load) == (b"old", "l2")  # the lock holds: no second try yet
 
 
+async def feed_generation_served(cache, uid: int) -> int:
+    """The generation a feed page read of `uid`'s through `cache` is served under."""
+    served = []
+
+    def key_for(gen: int) -> cache_keys.Key:
+        served.append(gen)
+        return cache_keys.feed(uid, gen, "", 20)
+
+    async def load(floor: int | None) -> bytes:
+        return b'{"items":[]}'
+
+    await cache.by_generation(cache_keys.feed_gen(uid), key_for, load, None, cache_keys.FEED_GEN_LOCAL_S)
+    return served[0]
+
+
 async def test_a_reader_s_local_generation_follows_quiet_bumps_without_a_read_waiting_on_redis(make_client):
     """A generation trusted locally for `local_s` (a feed's: its fan-out bumps are not announced)
     is re-read in the background while its reader keeps reading, so every read is an L1 hit and a
@@ -122,19 +138,8 @@ async def test_a_reader_s_local_generation_follows_quiet_bumps_without_a_read_wa
     uid, local_s = 918_273_645, cache_keys.FEED_GEN_LOCAL_S
     key = cache_keys.feed_gen(uid)
 
-    async def generation() -> int:
-        """The generation a feed page read of this reader's is served under."""
-        served = []
-
-        def key_for(gen: int) -> cache_keys.Key:
-            served.append(gen)
-            return cache_keys.feed(uid, gen, "", 20)
-
-        async def load(floor: int | None) -> bytes:
-            return b'{"items":[]}'
-
-        await reader.by_generation(key, key_for, load, None, local_s)
-        return served[0]
+    def generation() -> Awaitable[int]:
+        return feed_generation_served(reader, uid)
 
     await writer.apply(100, [], [], [key.name])
     assert await generation() == 100  # the first read asks Redis
@@ -172,18 +177,8 @@ async def test_a_reader_reading_less_often_than_the_trust_period_still_reads_its
     gap = 1.6 * local_s  # longer than a copy is trusted, and than the trust plus one re-read round
     assert gap < REREAD_KEEP_S
 
-    async def generation() -> int:
-        served = []
-
-        def key_for(gen: int) -> cache_keys.Key:
-            served.append(gen)
-            return cache_keys.feed(uid, gen, "", 20)
-
-        async def load(floor: int | None) -> bytes:
-            return b'{"items":[]}'
-
-        await reader.by_generation(key, key_for, load, None, local_s)
-        return served[0]
+    def generation() -> Awaitable[int]:
+        return feed_generation_served(reader, uid)
 
     await writer.apply(100, [], [], [key.name])
     assert await generation() == 100  # the first read asks Redis
