@@ -134,6 +134,9 @@ async def client(make_client) -> TestClient:
     return await make_client()
 
 
+RATE_WINDOW_MARGIN_S = 5.0
+
+
 @pytest.fixture
 async def one_rate_window() -> None:
     """For a test that counts requests up to a rate limit: it starts with at least RATE_WINDOW_MARGIN_S
@@ -143,9 +146,6 @@ async def one_rate_window() -> None:
     left = 60 - time.time() % 60
     if left < RATE_WINDOW_MARGIN_S:
         await asyncio.sleep(left + 0.05)
-
-
-RATE_WINDOW_MARGIN_S = 5.0
 
 
 async def wait_for(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.02) -> None:

@@ -9,6 +9,7 @@ import asyncpg
 from hmb.store import pg
 
 MESSAGE_COLUMNS = "id, conversation_id, sender_id, recipient_id, body, created_at"
+_MESSAGE_FIELDS = MESSAGE_COLUMNS.split(", ")
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,6 @@ async def send_message(conn: asyncpg.Connection, sender_id: int, recipient_id: i
     if row is None:
         return None
     return Sent({name: row[name] for name in _MESSAGE_FIELDS}, row["sender_prev"], row["recipient_prev"])
-
-
-_MESSAGE_FIELDS = MESSAGE_COLUMNS.split(", ")
 
 
 async def list_conversations(

@@ -50,13 +50,12 @@ class Node:
     lag_bytes: int = 0
     lag_s: float = 0.0
     reason: str = ""
-    # Connections checked out, and tasks queued for one because all were (asyncpg counts no waiters).
-    held: int = 0
+    # Tasks queued for a connection because all were checked out (asyncpg counts no waiters).
     waiting: int = 0
-    # Turns at the pool, first come first served (asyncio.Semaphore lets no newcomer pass its
-    # waiters). asyncpg's own queue lets a request arriving as a connection is handed back take it
-    # from the waiter woken for it, which then queues again at the back: under load a few
-    # requests lost their turn over and over (the uncached read's p95 109-128 ms -> 24-27 ms).
+    # Turns at the pool, one per connection, first come first served (asyncio.Semaphore lets no
+    # newcomer pass its waiters). asyncpg's own queue lets a request arriving as a connection is
+    # handed back take it from the waiter woken for it, which then queues again at the back: under
+    # load a few requests lost their turn over and over (the uncached read's p95 109-128 -> 24-27 ms).
     turns: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -226,8 +225,8 @@ class _Checkout:
     """`async with`: one connection of `node`'s pool, handed back (or closed, if its server is gone).
 
     Connections go to waiters in arrival order (`node.turns`), and a wait for one lasts at most
-    DB_ACQUIRE_TIMEOUT_S (then a 503). `node.held` counts checkouts until their release is done,
-    so one past the pool's size is counted as waiting. A class, not @asynccontextmanager: this
+    DB_ACQUIRE_TIMEOUT_S (then a 503). A turn is held until the release is done, so a checkout
+    that finds none free is counted in `node.waiting`. A class, not @asynccontextmanager: this
     runs for every query.
     """
 
@@ -238,10 +237,9 @@ class _Checkout:
 
     async def __aenter__(self) -> asyncpg.Connection:
         node = self.node
-        node.held += 1
-        waits = node.held > node.pool.get_max_size()
-        node.waiting += waits
         turns = node.turns
+        waits = turns.locked()
+        node.waiting += waits
         try:
             async with asyncio.timeout(self.timeout):
                 await turns.acquire()
@@ -251,7 +249,6 @@ class _Checkout:
                     turns.release()
                     raise
         except BaseException as exc:
-            node.held -= 1
             if isinstance(exc, asyncio.TimeoutError):
                 raise Overloaded(f"no free database connection on {node.name}") from None
             if isinstance(exc, pg.CONNECTION_LOST) and node.name == "primary":
@@ -267,7 +264,6 @@ class _Checkout:
                 self.conn.terminate()  # never hand a connection that lost its server back to the pool
             await self.node.pool.release(self.conn)
         finally:
-            self.node.held -= 1
             self.node.turns.release()
 
 

@@ -46,9 +46,7 @@ LIST_READS = {
 
 @pytest.mark.parametrize("name", LIST_READS)
 async def test_a_list_read_is_planned_once_for_its_first_and_later_pages(populated: asyncpg.Connection, name: str):
-    read = LIST_READS[name]
-    await populated.execute("DEALLOCATE ALL")
-    populated._stmt_cache.clear()  # asyncpg's own record of what it prepared on this connection
+    read = LIST_READS[name]  # on a connection of its own: nothing prepared on it yet
     for i in range(RUNS):
         await read(populated, i, None if i % 2 else 15000 - i)
     plans = await populated.fetch(

@@ -16,9 +16,11 @@ async def test_a_connection_goes_to_whoever_has_waited_longest(settings: Setting
     against the bare asyncpg yardstick's 37-41.)"""
     db = await open_databases(settings.with_(db=replace(settings.db, pool_max=1)))
     turns: list[str] = []
+    waiting: list[int] = []  # the pool's waiting count, as each holder saw it
 
     async def note(conn, who: str) -> None:
         turns.append(who)
+        waiting.append(db.primary.waiting)
 
     async def client(who: str) -> None:  # asks again as soon as it is answered, as a busy client does
         for _ in range(4):
@@ -29,3 +31,4 @@ async def test_a_connection_goes_to_whoever_has_waited_longest(settings: Setting
     finally:
         await db.close()
     assert "".join(turns) == "abc" * 4
+    assert max(waiting) == 2 and db.primary.waiting == 0  # the other two, while one holds it
