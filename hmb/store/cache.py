@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import struct
 import time
 from collections import Counter
@@ -28,6 +29,10 @@ log = logging.getLogger("hmb.cache")
 
 _STAMP = struct.Struct("!d")  # wall-clock "fresh until", shared by every pod
 GRACE = 0.5  # stale entries stay in L2 for this fraction of their TTL
+# Each entry is fresh for its TTL less up to this fraction, at random: entries loaded together
+# (a warm-up, a deploy, 500 readers' first pages) then go stale over a tenth of their TTL
+# rather than in one second, which put all their recomputes in one window of the database.
+TTL_JITTER = 0.1
 LOCK_MS = 10_000
 MAX_PENDING = 10_000
 # L1 is bounded in bytes as well as entries: 20,000 feed pages of ~9 KB would be 180 MB a worker.
@@ -184,9 +189,10 @@ class Cache:
 
     async def put(self, key: Key, value: bytes, now: float | None = None) -> None:
         now = time.time() if now is None else now
-        fresh_until = now + key.ttl
+        ttl = key.ttl * (1 - TTL_JITTER * random.random())
+        fresh_until = now + ttl
         self._l1_put(key.name, fresh_until, value)
-        hard_ttl = max(1, int(key.ttl * (1 + GRACE)))
+        hard_ttl = max(1, int(ttl * (1 + GRACE)))
         try:
             await self.redis.command("SET", key.name, _STAMP.pack(fresh_until) + value, "EX", hard_ttl)
         except RedisDown:

@@ -10,7 +10,7 @@ from dataclasses import replace
 from hmb.appkeys import CACHE, DB, REDIS
 from hmb.config import Settings
 from hmb.store import cache_keys, users
-from hmb.store.cache import REDELETE_BATCH_S, REFRESH_CONCURRENCY, REREAD_KEEP_S
+from hmb.store.cache import _STAMP, REDELETE_BATCH_S, REFRESH_CONCURRENCY, REREAD_KEEP_S, TTL_JITTER
 from tests.conftest import wait_for
 from tests.factories import register
 
@@ -98,6 +98,20 @@ async def test_entries_gone_stale_together_are_recomputed_a_few_at_a_time(make_c
     assert [await cache.get_or_load(key, load) for key in keys] == [(b"old", "l2")] * len(keys)
     await wait_for(lambda: cache.counts[("trending", "refresh", "done")] == len(keys))
     assert most == REFRESH_CONCURRENCY
+
+
+async def test_entries_put_together_go_stale_spread_over_a_tenth_of_their_ttl(client, redis_client):
+    """Entries loaded together (a warm-up, a deploy) must not all be recomputed in the same second."""
+    cache = client.server.app[CACHE]
+    keys = [cache_keys.Key(f"hmb:v1:feed:together-{i}", "feed") for i in range(50)]
+    now = time.time()
+    for key in keys:
+        await cache.put(key, b"page", now=now)
+    # The stamp in Redis, which every worker reads (L1 keeps an entry at most l1_ttl_s anyway).
+    spans = [_STAMP.unpack_from(await redis_client.get(key.name))[0] - now for key in keys]
+    ttl = keys[0].ttl
+    assert all(ttl * (1 - TTL_JITTER) <= span <= ttl for span in spans)
+    assert max(spans) - min(spans) > ttl * TTL_JITTER / 2  # spread, not one instant
 
 
 async def test_a_failed_background_refresh_keeps_the_stale_value_and_is_counted(make_client):
