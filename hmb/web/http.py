@@ -45,17 +45,20 @@ _CACHED_HEADERS = {
 
 
 def with_flag(body: bytes, name: str, value: bool) -> bytes:
-    """A pre-encoded JSON object with one more boolean field, without decoding or re-encoding it
-    (a cached, caller-independent body plus the caller's own view, e.g. `is_following`)."""
-    if body == b"{}":
-        return dumps({name: value})
-    tail = _FLAG_TAILS.get((name, value))
-    if tail is None:
-        tail = _FLAG_TAILS[(name, value)] = b"," + dumps({name: value})[1:]
-    return body[:-1] + tail
+    """A cached, caller-independent JSON object encoded with `name` false as its last field (e.g.
+    `is_following`), with the caller's own value, without decoding or re-encoding it. False is the
+    body itself: a signed-out reader's hit copies nothing."""
+    false_tail, true_tail = _flag_tails(name)
+    if body.endswith(false_tail):
+        return body[: -len(false_tail)] + true_tail if value else body
+    # Encoded without the flag by the previous release (a rolling deploy shares L2): added here.
+    return body[:-1] + (true_tail if value else false_tail)
 
 
-_FLAG_TAILS: dict[tuple[str, bool], bytes] = {}  # (name, value) -> b',"name":value}'
+@functools.cache
+def _flag_tails(name: str) -> tuple[bytes, bytes]:
+    """b',"name":false}' and b',"name":true}'."""
+    return tuple(b"," + dumps({name: value})[1:] for value in (False, True))
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:

@@ -66,7 +66,7 @@ def _after_change(request: web.Request, w: Write, author_id: int, post_id: int |
 
 
 async def get_post(request: web.Request) -> web.Response:
-    """The cached body is the same for everyone; `liked_by_me` is added per caller."""
+    """The cached body is the same for everyone, `liked_by_me` false; a caller who liked it gets it set."""
     post_id = path_id(request)
     principal = optional_caller(request)
     db = request.app[DB]
@@ -75,7 +75,7 @@ async def get_post(request: web.Request) -> web.Response:
         row = await db.read(posts.get_post, post_id)
         if row is None:
             raise NotFound("no such post")
-        return dumps(Post.model_validate(dict(row)).model_dump())
+        return dumps(PostDetail.model_validate(dict(row)).model_dump())  # liked_by_me last (with_flag)
 
     body, level = await request.app[CACHE].get_or_load(cache_keys.post(post_id), load)
     liked = principal is not None and await db.read(posts.has_liked, post_id, principal.user_id)

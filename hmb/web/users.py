@@ -23,7 +23,7 @@ NO_CONTENT = 204
 
 
 async def get_profile(request: web.Request) -> web.Response:
-    """The cached body is the same for everyone; `is_following` is the caller's, added per request."""
+    """The cached body is the same for everyone, `is_following` false; a caller who follows gets it set."""
     user_id = path_id(request)
     principal = optional_caller(request)
     app = request.app
@@ -32,7 +32,7 @@ async def get_profile(request: web.Request) -> web.Response:
         row = await app[DB].read(users.get_public, user_id)
         if row is None:
             raise NotFound("no such user")
-        return dumps(ProfileDetail.model_validate(dict(row)).model_dump(exclude={"is_following"}))
+        return dumps(ProfileDetail.model_validate(dict(row)).model_dump())  # is_following last (with_flag)
 
     body, level = await app[CACHE].get_or_load(cache_keys.user(user_id), load)
     following = False
