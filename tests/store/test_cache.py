@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
 from dataclasses import replace
 
 from hmb.appkeys import CACHE, DB, REDIS
@@ -152,11 +151,8 @@ async def test_a_reader_s_local_generation_follows_quiet_bumps_without_a_read_wa
     uid, local_s = 918_273_645, cache_keys.FEED_GEN_LOCAL_S
     key = cache_keys.feed_gen(uid)
 
-    def generation() -> Awaitable[int]:
-        return feed_generation_served(reader, uid)
-
     await writer.apply(100, [], [], [key.name])
-    assert await generation() == 100  # the first read asks Redis
+    assert await feed_generation_served(reader, uid) == 100  # the first read asks Redis
     misses = reader.counts[("gen", "l1", "miss")]
     assert misses == 1
 
@@ -164,7 +160,7 @@ async def test_a_reader_s_local_generation_follows_quiet_bumps_without_a_read_wa
     bumped = time.monotonic()
 
     async def reads(gen: int) -> bool:
-        return await generation() == gen
+        return await feed_generation_served(reader, uid) == gen
 
     await wait_for(lambda: reads(200), timeout=local_s + 1)
     assert time.monotonic() - bumped <= local_s + 0.2
@@ -191,15 +187,12 @@ async def test_a_reader_reading_less_often_than_the_trust_period_still_reads_its
     gap = 1.6 * local_s  # longer than a copy is trusted, and than the trust plus one re-read round
     assert gap < REREAD_KEEP_S
 
-    def generation() -> Awaitable[int]:
-        return feed_generation_served(reader, uid)
-
     await writer.apply(100, [], [], [key.name])
-    assert await generation() == 100  # the first read asks Redis
+    assert await feed_generation_served(reader, uid) == 100  # the first read asks Redis
     await writer.apply(200, [], [], [key.name])  # quiet: the reader's worker is not told
     for _ in range(2):
         await asyncio.sleep(gap)  # the reader is away: this gap is the behaviour under test
-        assert await generation() == 200
+        assert await feed_generation_served(reader, uid) == 200
     assert reader.counts[("gen", "l1", "miss")] == 1
     assert reader.counts[("gen", "l1", "hit")] == 2
 
