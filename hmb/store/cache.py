@@ -15,7 +15,7 @@ import logging
 import random
 import struct
 import time
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from hmb import aio
@@ -68,7 +68,7 @@ class Cache:
         self._gen_rereader: asyncio.Task | None = None
         self._redelete_batch: set[str] | None = None
         self.l1 = L1()
-        self.counts: Counter[tuple[str, str, str]] = Counter()
+        self.counts: defaultdict[tuple[str, str, str], int] = defaultdict(int)
         self._flights: dict[str, asyncio.Future[bytes]] = {}
         # Invalidations that could not reach Redis, replayed when it is back.
         self._pending_deletes: set[str] = set()
