@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from time import perf_counter
 
 from aiohttp import hdrs, web
-from multidict import istr
+from multidict import CIMultiDict, istr
 
 from hmb.appkeys import ACCESS_LOG, CORE, LIFECYCLE, SETTINGS, TOKENS
 from hmb.errors import Overloaded, PayloadTooLarge
@@ -26,13 +26,15 @@ READ_POSITION = istr("X-Read-Position")  # API clients echo it back; browsers ge
 READ_COOKIE = "hmb_rp"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 # OWASP's REST headers; and a Server header naming no versions (aiohttp's names Python's and its own).
-_SECURITY_HEADERS = ((hdrs.X_CONTENT_TYPE_OPTIONS, "nosniff"), (hdrs.X_FRAME_OPTIONS, "DENY"),
-                     (istr("Referrer-Policy"), "no-referrer"), (hdrs.SERVER, "hmb"))
+# Each response takes them in one copy of a prebuilt multidict (its keys' hashes are made once):
+# ~160 ns less than adding them as pairs. Pages like /docs set their own CSP, so they take no ours.
+_SECURE = CIMultiDict(((hdrs.X_CONTENT_TYPE_OPTIONS, "nosniff"), (hdrs.X_FRAME_OPTIONS, "DENY"),
+                       (istr("Referrer-Policy"), "no-referrer"), (hdrs.SERVER, "hmb")))
+_SECURE_WITH_CSP = CIMultiDict((*_SECURE.items(), (hdrs.CONTENT_SECURITY_POLICY, "frame-ancestors 'none'")))
 # HSTS only where the caller's connection was HTTPS (RFC 6797 §7.2: never over plain HTTP). TLS ends
 # at the platform's proxy, which says so in X-Forwarded-Proto; a forged one only earns an HTTP
 # client a header its browser must ignore.
-_HSTS = (hdrs.STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains")
-_CSP = (hdrs.CONTENT_SECURITY_POLICY, "frame-ancestors 'none'")
+_HSTS = "max-age=63072000; includeSubDomains"
 _DB_ROUTE = istr("X-DB-Route")
 _PROCESS_TIME = istr("X-Process-Time")
 
@@ -106,16 +108,20 @@ class Core:
             headers = request.headers
             incoming = headers.get(REQUEST_ID_HEADER)
             request_id = incoming if incoming and _SANE_ID.match(incoming) else new_request_id()
+            # aiohttp runs each request in a task of its own, on a copy of the connection's context
+            # (aiohttp #3406): a variable this request does not set is at its default, never at a
+            # previous request's value. So only what differs is set (a set costs ~0.1 µs).
             served: list[str] = []
             served_by.set(served)
-            written_lsn.set(None)
-            read_floor.set(_read_position(headers, request, tokens))
-            origin_allowed = hdrs.ORIGIN in headers and cors.origin_allowed(request, cors_origins)
+            if (floor := _read_position(headers, request, tokens)) is not None:
+                read_floor.set(floor)
+            has_origin = hdrs.ORIGIN in headers
+            origin_allowed = has_origin and cors.origin_allowed(request, cors_origins)
             # In flight is a plain int: the metrics gauge is set from it when sampled, not on every request.
             life.in_flight += 1
             counted = True
             try:
-                if cors.is_preflight(request):
+                if has_origin and cors.is_preflight(request):  # a preflight always names its origin
                     response = cors.preflight(request, origin_allowed)
                 else:
                     if life.in_flight > limit:
@@ -134,24 +140,25 @@ class Core:
                 if counted:
                     life.in_flight -= 1
             db = ", ".join(served) or None
-            if not response.prepared:
+            if response.prepared:  # a stream or a WebSocket, sent already: its time is its whole life
+                elapsed = perf_counter() - started
+            else:
                 if origin_allowed:
                     cors.add_headers(request, response)
                 out = response.headers
-                added = [(REQUEST_ID_HEADER, request_id), *_SECURITY_HEADERS]
+                out.extend(_SECURE if hdrs.CONTENT_SECURITY_POLICY in out else _SECURE_WITH_CSP)
+                out.add(REQUEST_ID_HEADER, request_id)
                 if production and (headers.get(hdrs.X_FORWARDED_PROTO) == "https" or request.scheme == "https"):
-                    added.append(_HSTS)
-                if hdrs.CONTENT_SECURITY_POLICY not in out:  # pages like /docs set their own
-                    added.append(_CSP)
+                    out.add(hdrs.STRICT_TRANSPORT_SECURITY, _HSTS)
                 if not production:
-                    added.append((_DB_ROUTE, db or "none"))
+                    out.add(_DB_ROUTE, db or "none")
                 # Authenticated answers and the ones carrying tokens (register, login, refresh: RFC 6749 §5.1).
                 if issues_tokens or hdrs.AUTHORIZATION in headers:
                     out[hdrs.CACHE_CONTROL] = "no-store"
                 lsn = written_lsn.get()
                 if lsn is not None:
                     position = tokens.sign(f"{lsn:x}")
-                    added.append((READ_POSITION, position))
+                    out.add(READ_POSITION, position)
                     response.set_cookie(READ_COOKIE, position, max_age=300, httponly=True, samesite="Lax",
                                         secure=production)
                 if (
@@ -163,16 +170,18 @@ class Core:
                     and hdrs.CONTENT_ENCODING not in out
                 ):
                     response.body = gzip.get(body)
-                    added += ((hdrs.CONTENT_ENCODING, "gzip"), (hdrs.VARY, "Accept-Encoding"))
-                added.append((_PROCESS_TIME, _process_time(perf_counter() - started)))
-                out.extend(added)
+                    out.add(hdrs.CONTENT_ENCODING, "gzip")
+                    out.add(hdrs.VARY, "Accept-Encoding")
+                # The same figure in the header and the log line, so a caller's report finds its line.
+                elapsed = perf_counter() - started
+                out.add(_PROCESS_TIME, _process_time(elapsed))
                 if life.draining:
                     # Hand no connection back to the balancer's idle pool while draining: one it reused
                     # just as this worker closed it at exit would answer nothing (a 502 or a reset).
                     response.force_close()
             status = response.status
             # Logged (when the log is on) and counted in the metrics, in batches.
-            access.request(request_id, request.method, request.raw_path, name, status, perf_counter() - started, db,
+            access.request(request_id, request.method, request.raw_path, name, status, elapsed, db,
                            client_ip(request, trusted))
             return response
 

@@ -6,10 +6,13 @@ import asyncio
 import json
 import os
 
+import aiohttp
+
 from hmb.appkeys import ACCESS_LOG, DB, LIFECYCLE
 from hmb.logs import AccessLog
 from hmb.web.middlewares import new_request_id
 from tests.conftest import wait_for
+from tests.factories import register
 
 
 async def test_started_service_is_live_started_and_ready(client):
@@ -81,6 +84,8 @@ async def test_every_request_logs_one_json_line_with_its_id(client):
     lines = [json.loads(line) for line in b"".join(written).splitlines()]
     assert [line["request_id"] for line in lines] == [response.headers["X-Request-ID"], response2.headers["X-Request-ID"]]
     assert lines[0]["status"] == 200 and lines[0]["path"] == "/health" and lines[0]["route"] == "probes.health"
+    # One timing: a caller quoting X-Process-Time finds the same figure in the log.
+    assert [f"{line['ms']:.2f}ms" for line in lines] == [r.headers["X-Process-Time"] for r in (response, response2)]
     assert lines[0]["level"] == "info" and lines[0]["logger"] == "hmb.access" and lines[0]["ts"].endswith("Z")
     assert lines[1]["status"] == 404 and lines[1]["db"].startswith("replica-1")  # which node served the reads
     assert b"secret-token-value" not in b"".join(written)
@@ -124,3 +129,27 @@ def test_request_ids_are_unique_and_differ_after_fork():
         os._exit(0)
     os.waitpid(pid, 0)
     assert os.read(read, 16).decode() != new_request_id()[:16]
+
+
+async def test_a_request_inherits_nothing_from_the_one_before_it_on_its_connection(client):
+    """aiohttp runs each request in its own task, on a copy of the connection's context, so the core
+    sets the router's per-request variables only where they differ from their defaults. A write's
+    position must not ride on the next request of the same keep-alive connection."""
+    user = await register(client)
+    opened: list[object] = []
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_end.append(lambda *args: _opened(opened))
+    jar = aiohttp.DummyCookieJar()  # no hmb_rp cookie: only the context could carry the position
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1), cookie_jar=jar,
+                                     trace_configs=[trace]) as session:
+        async with session.post(client.make_url("/api/posts"), json={"body": "one"},
+                                headers={"Authorization": user["headers"]["Authorization"]}) as wrote:
+            assert wrote.status == 201, await wrote.text()
+            assert "X-Read-Position" in wrote.headers
+        async with session.get(client.make_url("/health")) as after:
+            assert after.status == 200 and "X-Read-Position" not in after.headers
+    assert len(opened) == 1  # both requests went over the one keep-alive connection
+
+
+async def _opened(opened: list) -> None:
+    opened.append(True)
