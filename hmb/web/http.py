@@ -48,11 +48,12 @@ def with_flag(body: bytes, name: str, value: bool) -> bytes:
     """A cached, caller-independent JSON object encoded with `name` false as its last field (e.g.
     `is_following`), with the caller's own value, without decoding or re-encoding it. False is the
     body itself: a signed-out reader's hit copies nothing."""
+    if not value:
+        return body
     false_tail, true_tail = _flag_tails(name)
-    if body.endswith(false_tail):
-        return body[: -len(false_tail)] + true_tail if value else body
-    # Encoded without the flag by the previous release (a rolling deploy shares L2): added here.
-    return body[:-1] + (true_tail if value else false_tail)
+    if not body.endswith(false_tail):  # a loader that put the flag elsewhere: a bug, never the caller's input
+        raise ValueError(f"the cached body does not end with {false_tail!r}")
+    return body[: -len(false_tail)] + true_tail
 
 
 @functools.cache

@@ -78,8 +78,9 @@ async def get_post(request: web.Request) -> web.Response:
         return dumps(PostDetail.model_validate(dict(row)).model_dump())  # liked_by_me last (with_flag)
 
     body, level = await request.app[CACHE].get_or_load(cache_keys.post(post_id), load)
-    liked = principal is not None and await db.read(posts.has_liked, post_id, principal.user_id)
-    return cached_response(with_flag(body, "liked_by_me", liked), level)
+    if principal is not None:
+        body = with_flag(body, "liked_by_me", await db.read(posts.has_liked, post_id, principal.user_id))
+    return cached_response(body, level)
 
 
 async def patch_post(request: web.Request) -> web.Response:

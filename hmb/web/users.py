@@ -35,11 +35,10 @@ async def get_profile(request: web.Request) -> web.Response:
         return dumps(ProfileDetail.model_validate(dict(row)).model_dump())  # is_following last (with_flag)
 
     body, level = await app[CACHE].get_or_load(cache_keys.user(user_id), load)
-    following = False
     if principal is not None and principal.user_id != user_id:
         # One primary-key probe; read-your-writes makes a fresh follow visible at once.
-        following = await app[DB].read(follows.is_following, principal.user_id, user_id)
-    return cached_response(with_flag(body, "is_following", following), level)
+        body = with_flag(body, "is_following", await app[DB].read(follows.is_following, principal.user_id, user_id))
+    return cached_response(body, level)
 
 
 async def list_users(request: web.Request) -> web.Response:

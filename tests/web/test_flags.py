@@ -22,8 +22,7 @@ def test_a_caller_whose_flag_is_true_gets_the_same_body_with_it_set():
     assert flagged.count(b'"is_following"') == 1
 
 
-@pytest.mark.parametrize("value", [False, True])
-def test_an_entry_cached_without_the_flag_by_the_previous_release_gets_it_added(value):
-    # During a rolling deploy, L2 still holds bodies encoded before the flag was cached with them.
-    older = dumps({"id": 7, "name": "Ana"})
-    assert orjson.loads(with_flag(older, "is_following", value)) == {"id": 7, "name": "Ana", "is_following": value}
+def test_a_body_whose_last_field_is_not_the_flag_is_refused_not_mangled():
+    # Loaders encode the flag last; one that does not is a bug, and must not send broken JSON.
+    with pytest.raises(ValueError):
+        with_flag(dumps({"id": 7, "is_following": False, "name": "Ana"}), "is_following", True)
