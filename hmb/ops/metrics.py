@@ -231,8 +231,7 @@ class Metrics:
     def finished(self, records: list[tuple]) -> None:
         """Tally finished requests: (at, request_id, method, raw_path, route, status, seconds, db, remote).
 
-        One pass for the Prometheus series and the worker's own stats (a pass each cost ~100 ns
-        a request more).
+        One pass for both the Prometheus series and the worker's own stats, not one each.
         """
         tallies, bisect_left = self._tallies, bisect.bisect_left
         by_class, latency_ms = self.stats.by_class, []

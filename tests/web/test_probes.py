@@ -136,9 +136,13 @@ async def test_a_request_inherits_nothing_from_the_one_before_it_on_its_connecti
     sets the router's per-request variables only where they differ from their defaults. A write's
     position must not ride on the next request of the same keep-alive connection."""
     user = await register(client)
-    opened: list[object] = []
+    opened: list[bool] = []
+
+    async def on_connection_created(*_) -> None:
+        opened.append(True)
+
     trace = aiohttp.TraceConfig()
-    trace.on_connection_create_end.append(lambda *args: _opened(opened))
+    trace.on_connection_create_end.append(on_connection_created)
     jar = aiohttp.DummyCookieJar()  # no hmb_rp cookie: only the context could carry the position
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1), cookie_jar=jar,
                                      trace_configs=[trace]) as session:
@@ -149,7 +153,3 @@ async def test_a_request_inherits_nothing_from_the_one_before_it_on_its_connecti
         async with session.get(client.make_url("/health")) as after:
             assert after.status == 200 and "X-Read-Position" not in after.headers
     assert len(opened) == 1  # both requests went over the one keep-alive connection
-
-
-async def _opened(opened: list) -> None:
-    opened.append(True)
