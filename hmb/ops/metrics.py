@@ -242,7 +242,7 @@ class Metrics:
             tally.count += 1
             tally.seconds += seconds
             tally.buckets[bisect_left(HTTP_BUCKETS, seconds)] += 1
-            by_class[status // 100 if 100 <= status < 600 else 5] += 1  # index status // 100: 1xx..5xx
+            by_class[status // 100 if 100 <= status < 600 else 5] += 1
             latency_ms.append(seconds * 1000)
         self.stats.latency.add_many(latency_ms)
 

@@ -37,15 +37,16 @@ def cached_response(body: bytes, level: str) -> web.Response:
     return web.Response(body=body, headers=_CACHED_HEADERS[level])
 
 
-# Every response's fixed headers, added by the core (hmb.web.middlewares) to any response that
-# lacks them: OWASP's REST headers, a CSP that pages like /docs replace with their own, and a
-# Server header naming no versions (aiohttp's names Python's and its own).
-SECURE = CIMultiDict(((hdrs.X_CONTENT_TYPE_OPTIONS, "nosniff"), (hdrs.X_FRAME_OPTIONS, "DENY"),
-                      (istr("Referrer-Policy"), "no-referrer"), (hdrs.SERVER, "hmb")))
-SECURE_WITH_CSP = CIMultiDict((*SECURE.items(), (hdrs.CONTENT_SECURITY_POLICY, "frame-ancestors 'none'")))
+# Every response's fixed headers, added by the core (hmb.web.middlewares) to any response made
+# without them: OWASP's REST headers (with CSP frame-ancestors) and a Server header naming no
+# versions (aiohttp's names Python's and its own).
+SECURITY_HEADERS = CIMultiDict((
+    (hdrs.X_CONTENT_TYPE_OPTIONS, "nosniff"), (hdrs.X_FRAME_OPTIONS, "DENY"), (istr("Referrer-Policy"), "no-referrer"),
+    (hdrs.CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"), (hdrs.SERVER, "hmb"),
+))
 # JSON responses are made with them: each Response copies one prebuilt map (its keys hashed once),
 # cheaper than its content_type=, a dict, or adding the fixed headers one by one afterwards.
-_JSON_HEADERS = CIMultiDict((*SECURE_WITH_CSP.items(), (hdrs.CONTENT_TYPE, JSON)))
+_JSON_HEADERS = CIMultiDict((*SECURITY_HEADERS.items(), (hdrs.CONTENT_TYPE, JSON)))
 _CACHED_HEADERS = {
     level: CIMultiDict((*_JSON_HEADERS.items(), (istr("X-Cache"), level))) for level in ("l1", "l2", "miss", "shared", "bypass")
 }

@@ -15,7 +15,7 @@ from hmb.appkeys import ACCESS_LOG, CORE, LIFECYCLE, SETTINGS, TOKENS
 from hmb.errors import Overloaded, PayloadTooLarge
 from hmb.store.router import read_floor, served_by, written_lsn
 from hmb.web import compression, cors, errors
-from hmb.web.http import SECURE, SECURE_WITH_CSP, client_ip
+from hmb.web.http import SECURITY_HEADERS, client_ip
 from hmb.web.meta import CRITICAL, NORMAL, SHEDDABLE, Handler, Route
 from hmb.web.paths import LastSegmentResource
 
@@ -140,8 +140,8 @@ class Core:
                 if origin_allowed:
                     cors.add_headers(request, response)
                 out = response.headers
-                if hdrs.SERVER not in out:  # JSON responses are made with the fixed headers (hmb.web.http)
-                    out.extend(SECURE if hdrs.CONTENT_SECURITY_POLICY in out else SECURE_WITH_CSP)
+                if hdrs.SERVER not in out:  # JSON responses are made with them (hmb.web.http)
+                    out.extend(SECURITY_HEADERS)
                 out.add(REQUEST_ID_HEADER, request_id)
                 if production and (headers.get(hdrs.X_FORWARDED_PROTO) == "https" or request.scheme == "https"):
                     out.add(hdrs.STRICT_TRANSPORT_SECURITY, _HSTS)
