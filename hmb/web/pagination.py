@@ -41,5 +41,6 @@ def page(rows: Sequence[Any], limit: int, position: Callable[[Any], list[Any]]) 
 
 def decode_id_cursor(cursor: str | None) -> int | None:
     """The id a keyset-by-id cursor holds (None on the first page); bad cursors are 400."""
-    position = decode_cursor(cursor, (int,))
-    return position[0] if position else None
+    if not cursor:
+        return None  # the first page, the one most read (a feed's): answered without decode_cursor's call
+    return decode_cursor(cursor, (int,))[0]

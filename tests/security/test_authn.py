@@ -60,6 +60,25 @@ async def test_forged_expired_and_wrong_algorithm_tokens_are_401(client, setting
     assert ok.status == 200
 
 
+async def test_a_bad_authorization_header_fails_only_the_routes_that_ask_who_calls(client):
+    """The core reads the header once for the handler; a route that never asks (a probe, trending)
+    answers as before, one that does (any public read with a caller's view, any signed-in route)
+    refuses a token it cannot trust. A revoked session is refused the same way."""
+    user = await register(client)
+    for header in ("Bearer not.a.token", "Basic dXNlcjpwYXNz", "Bearer"):
+        bad = {"Authorization": header}
+        assert (await client.get("/health", headers=bad)).status == 200, header
+        assert (await client.get("/api/posts/trending", headers=bad)).status == 200, header
+        for path in (f"/api/users/{user['user']['id']}", "/api/posts/feed", "/api/auth/me"):
+            response = await client.get(path, headers=bad)
+            assert response.status == 401, (header, path)
+            assert (await response.json())["error"]["code"] == "unauthorized"
+    assert (await client.post("/api/auth/logout", headers=user["headers"])).status == 204
+    ended = await client.get("/api/posts/feed", headers=user["headers"])
+    assert ended.status == 401 and "ended" in (await ended.json())["error"]["message"]
+    assert (await client.get("/health", headers=user["headers"])).status == 200
+
+
 async def test_refresh_token_reuse_revokes_the_whole_family(client):
     user = await register(client)
     first = user["refresh_token"]

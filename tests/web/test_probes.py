@@ -7,10 +7,11 @@ import json
 import os
 
 import aiohttp
+import pytest
 
 from hmb.appkeys import ACCESS_LOG, DB, LIFECYCLE
 from hmb.logs import AccessLog
-from hmb.web.middlewares import new_request_id
+from hmb.web.middlewares import _process_time, new_request_id
 from tests.conftest import wait_for
 from tests.factories import register
 
@@ -133,8 +134,9 @@ def test_request_ids_are_unique_and_differ_after_fork():
 
 async def test_a_request_inherits_nothing_from_the_one_before_it_on_its_connection(client):
     """aiohttp runs each request in its own task, on a copy of the connection's context, so the core
-    sets the router's per-request variables only where they differ from their defaults. A write's
-    position must not ride on the next request of the same keep-alive connection."""
+    sets the router's and identity's per-request variables only where they differ from their
+    defaults. A write's position, or its caller, must not ride on the next request of the same
+    keep-alive connection."""
     user = await register(client)
     opened: list[bool] = []
 
@@ -152,4 +154,14 @@ async def test_a_request_inherits_nothing_from_the_one_before_it_on_its_connecti
             assert "X-Read-Position" in wrote.headers
         async with session.get(client.make_url("/health")) as after:
             assert after.status == 200 and "X-Read-Position" not in after.headers
-    assert len(opened) == 1  # both requests went over the one keep-alive connection
+        # Nor the caller: the core authenticates a request into its own context (hmb.web.identity).
+        async with session.get(client.make_url("/api/auth/me")) as anonymous:
+            assert anonymous.status == 401
+    assert len(opened) == 1  # all three went over the one keep-alive connection
+
+
+@pytest.mark.parametrize("seconds", [0.00001, 0.0099999, 0.016195, 0.0123456, 1.234567])
+def test_process_time_is_cut_as_the_log_line_cuts_ms(seconds):
+    """X-Process-Time and the access log's `ms` are one figure, at 10 µs, below 10 ms and above."""
+    logged = int(seconds * 100_000) / 100  # hmb.logs
+    assert _process_time(seconds) == f"{logged:.2f}ms"
