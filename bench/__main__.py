@@ -313,17 +313,20 @@ class Bench:
                "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
         for name, runs in self.results.items():
             out.append(_md_row(name, runs))
-        out += ["", "| ratio (same run, interleaved rounds) | req/s ratio | rounds: lowest–highest | app-CPU ratio | target |",
-                "|---|---:|---:|---:|---:|"]
+        out += ["", "| ratio (same run, interleaved rounds) | req/s ratio | ± 2 SE | rounds: lowest–highest | app-CPU ratio | target |",
+                "|---|---:|---:|---:|---:|---:|"]
         for label, a, b, target in RATIOS:
             if a in self.results and b in self.results:
                 rounds = _ratios(self.results[a], self.results[b])
                 value = statistics.mean(rounds)
+                # Two standard errors of that mean (~95 %): a target inside mean ± this is neither met
+                # nor missed by this run, only by more rounds (the error falls as 1/sqrt(rounds)).
+                margin = 2 * statistics.stdev(rounds) / len(rounds) ** 0.5 if len(rounds) > 1 else float("nan")
                 # B's app CPU per request over A's: the throughput ratio the app alone would give on
                 # cores of its own, unmoved by neighbours' load (see the "other" CPU share above).
                 cpu = statistics.mean(r["app_us"] for r in self.results[b]) / statistics.mean(
                     r["app_us"] for r in self.results[a])
-                out.append(f"| {label} | {value:.0%} {'✓' if value >= target else '✗'} | {min(rounds):.0%}–{max(rounds):.0%} | {cpu:.0%} "
+                out.append(f"| {label} | {value:.0%} {'✓' if value >= target else '✗'} | {margin:.0%} | {min(rounds):.0%}–{max(rounds):.0%} | {cpu:.0%} "
                            f"{'✓' if cpu >= target else '✗'} | ≥ {target:.0%} |")
         if getattr(self, "paced", None):
             out += ["", f"| paced {self.args.rate:.0f} req/s unless named, {self.args.paced_seconds:.0f} s (open loop) | achieved | p50 ms | p95 ms | p99 ms | max ms | errors |",
