@@ -29,11 +29,17 @@ def authenticate(header: str, tokens: Tokens, revoked: RevokedSessions) -> None:
         _caller.set("use Authorization: Bearer <access token>")
         return
     try:
-        principal = tokens.verify_access(token)
+        _caller.set(verified(token, tokens, revoked))
     except Unauthorized as exc:
         _caller.set(exc.message)
-        return
-    _caller.set("this session has ended; sign in again" if principal.session_id in revoked else principal)
+
+
+def verified(token: str, tokens: Tokens, revoked: RevokedSessions) -> Principal:
+    """The caller an access token names, or 401: it is forged, expired, or of an ended session."""
+    principal = tokens.verify_access(token)
+    if principal.session_id in revoked:
+        raise Unauthorized("this session has ended; sign in again")
+    return principal
 
 
 def caller(request: web.Request) -> Principal:

@@ -27,7 +27,7 @@ from hmb.store import messages
 from hmb.store.live import LiveBus
 from hmb.store.router import Databases
 from hmb.web.http import dumps, parse_query, validate
-from hmb.web.identity import optional_caller
+from hmb.web.identity import optional_caller, verified
 from hmb.web.schemas.messages import AuthFrame, LiveQuery, Message, MessageFrame, ReadyFrame
 
 log = logging.getLogger("hmb.live")
@@ -149,10 +149,7 @@ async def _first_frame_auth(request: web.Request, ws: web.WebSocketResponse, tim
         if msg.type != WSMsgType.TEXT:
             raise Invalid("expected an auth frame")
         frame = validate(AuthFrame, orjson.loads(msg.data))
-        principal = request.app[TOKENS].verify_access(frame.token)
-        if principal.session_id in request.app[REVOKED]:
-            raise Invalid("this session has ended")
-        return principal
+        return verified(frame.token, request.app[TOKENS], request.app[REVOKED])
     except (TimeoutError, HmbError, orjson.JSONDecodeError):
         await ws.close(code=UNAUTHORIZED, message=b"unauthorized")
         return None

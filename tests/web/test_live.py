@@ -173,6 +173,19 @@ async def test_a_bad_first_frame_closes_with_4401(client, first):
     assert msg.type == WSMsgType.CLOSE and msg.data == 4401
 
 
+async def test_an_ended_sessions_token_is_refused_in_the_first_frame_as_in_the_header(client):
+    """The socket checks a first frame's token as the core checks a header (hmb.web.identity.verified)."""
+    user = await register(client)
+    assert (await client.post("/api/auth/logout", headers=user["headers"])).status == 204
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await client.ws_connect("/api/messages/ws", headers={"Authorization": user["headers"]["Authorization"]})
+    assert refused.value.status == 401
+    ws = await client.ws_connect("/api/messages/ws")
+    await ws.send_str(json.dumps({"type": "auth", "token": user["access_token"]}))
+    msg = await asyncio.wait_for(ws.receive(), 5)
+    assert msg.type == WSMsgType.CLOSE and msg.data == 4401
+
+
 async def test_refusals_before_and_after_the_upgrade(client):
     user = await register(client)
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
