@@ -53,7 +53,6 @@ async def create_app(settings: Settings | None = None) -> web.Application:
     app[SETTINGS] = settings
     app[LIFECYCLE] = Lifecycle()
     app[TOKENS] = Tokens(settings.auth)
-    app[REVOKED] = RevokedSessions(settings.auth.access_ttl_s)  # the core checks every caller against it
     app[METRICS] = Metrics()
     # LOG_LEVEL above INFO turns the access log off (logging is configured before the app is made).
     app[ACCESS_LOG] = AccessLog(enabled=logging.getLogger("hmb.access").isEnabledFor(logging.INFO),
@@ -94,6 +93,7 @@ async def _cache(app: web.Application) -> AsyncIterator[None]:
 async def _auth(app: web.Application) -> AsyncIterator[None]:
     passwords = Passwords(app[SETTINGS].auth.hash_threads)
     app[PASSWORDS] = passwords
+    app[REVOKED] = RevokedSessions(app[SETTINGS].auth.access_ttl_s)
     yield
     passwords.close()
 

@@ -1,4 +1,4 @@
-"""The one middleware: request id and timing, admission, caller, errors, read-your-writes, headers, CORS, log."""
+"""The one middleware: request id and timing, admission, errors, read-your-writes, headers, CORS, log."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from time import perf_counter
 from aiohttp import hdrs, web
 from multidict import istr
 
-from hmb.appkeys import ACCESS_LOG, CORE, LIFECYCLE, REVOKED, SETTINGS, TOKENS
+from hmb.appkeys import ACCESS_LOG, CORE, LIFECYCLE, SETTINGS, TOKENS
 from hmb.errors import Overloaded, PayloadTooLarge
 from hmb.store.router import read_floor, served_by, written_lsn
 from hmb.web import compression, cors, errors
 from hmb.web.http import SECURITY_HEADERS, client_ip
-from hmb.web.identity import authenticate
 from hmb.web.meta import CRITICAL, NORMAL, SHEDDABLE, Handler, Route
 from hmb.web.paths import LastSegmentResource
 
@@ -35,7 +34,7 @@ _PROCESS_TIME = istr("X-Process-Time")
 
 
 class Core:
-    """Wraps every route's handler: request id, timing, admission, caller, error envelope, headers, one log line.
+    """Wraps every route's handler: request id, timing, admission, error envelope, headers, one log line.
 
     It is hmb's one middleware, applied when routes are added rather than through aiohttp's
     middleware chain, which costs ~1.8 µs a request (a partial per layer and a current-app
@@ -86,7 +85,7 @@ class Core:
         app = self.app
         settings = app[SETTINGS]
         web_settings = settings.web
-        life, access, tokens, revoked, gzip = app[LIFECYCLE], app[ACCESS_LOG], app[TOKENS], app[REVOKED], self.gzip
+        life, access, tokens, gzip = app[LIFECYCLE], app[ACCESS_LOG], app[TOKENS], self.gzip
         production = settings.production
         cors_origins, trusted = web_settings.cors_origins, web_settings.trusted_proxies
         retry_after = web_settings.retry_after_s
@@ -128,9 +127,6 @@ class Core:
                         # An open WebSocket is admitted like any request, then is no request in flight.
                         counted = False
                         life.in_flight -= 1
-                    # Once, after admission (a shed request verifies no token), for the handler to ask.
-                    if authorization := headers.get(hdrs.AUTHORIZATION):
-                        authenticate(authorization, tokens, revoked)
                     response = await handler(request)
             except Exception as exc:  # noqa: BLE001 - every failure gets the envelope
                 response = errors.render(exc, request, request_id)

@@ -61,9 +61,9 @@ async def test_forged_expired_and_wrong_algorithm_tokens_are_401(client, setting
 
 
 async def test_a_bad_authorization_header_fails_only_the_routes_that_ask_who_calls(client):
-    """The core reads the header once for the handler; a route that never asks (a probe, trending)
-    answers as before, one that does (any public read with a caller's view, any signed-in route)
-    refuses a token it cannot trust. A revoked session is refused the same way."""
+    """The header is checked when a handler asks who calls: a route that never asks (a probe,
+    trending) answers as if it had not been sent, one that does (any public read with a caller's
+    view, any signed-in route) refuses a token it cannot trust. An ended session's is refused too."""
     user = await register(client)
     for header in ("Bearer not.a.token", "Basic dXNlcjpwYXNz", "Bearer"):
         bad = {"Authorization": header}

@@ -134,9 +134,8 @@ def test_request_ids_are_unique_and_differ_after_fork():
 
 async def test_a_request_inherits_nothing_from_the_one_before_it_on_its_connection(client):
     """aiohttp runs each request in its own task, on a copy of the connection's context, so the core
-    sets the router's and identity's per-request variables only where they differ from their
-    defaults. A write's position, or its caller, must not ride on the next request of the same
-    keep-alive connection."""
+    sets the router's per-request variables only where they differ from their defaults. A write's
+    position, or its caller, must not ride on the next request of the same keep-alive connection."""
     user = await register(client)
     opened: list[bool] = []
 
@@ -154,7 +153,7 @@ async def test_a_request_inherits_nothing_from_the_one_before_it_on_its_connecti
             assert "X-Read-Position" in wrote.headers
         async with session.get(client.make_url("/health")) as after:
             assert after.status == 200 and "X-Read-Position" not in after.headers
-        # Nor the caller: the core authenticates a request into its own context (hmb.web.identity).
+        # Nor its caller.
         async with session.get(client.make_url("/api/auth/me")) as anonymous:
             assert anonymous.status == 401
     assert len(opened) == 1  # all three went over the one keep-alive connection
