@@ -174,7 +174,7 @@ async def test_a_bad_first_frame_closes_with_4401(client, first):
 
 
 async def test_an_ended_sessions_token_is_refused_in_the_first_frame_as_in_the_header(client):
-    """The socket checks a first frame's token as the core checks a header (hmb.web.identity.verified)."""
+    """A first frame's token is checked as a header's is (hmb.web.identity.verified)."""
     user = await register(client)
     assert (await client.post("/api/auth/logout", headers=user["headers"])).status == 204
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
