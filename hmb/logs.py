@@ -47,6 +47,11 @@ _BETWEEN, _BETWEEN_LINES = b'},{"ts":', b'}\n{"ts":'
 _MILLIS = [f".{ms:03d}Z" for ms in range(1000)]  # a timestamp's tail, formatted once
 
 
+def _escaped(value: object) -> object:
+    """A str any encoder takes: what UTF-8 cannot hold (a lone surrogate) as a backslash escape."""
+    return value.encode("utf-8", "backslashreplace").decode() if isinstance(value, str) else value
+
+
 class AccessLog:
     """The record of every finished request: the access log's lines and the request metrics.
 
@@ -82,18 +87,19 @@ class AccessLog:
 
     def drain(self) -> None:
         """Tally and format what is pending (the lines are written when a chunk fills, or by flush)."""
-        if not self._pending:
+        pending = self._pending
+        if not pending:
             return
+        self._pending = []  # taken first: whatever happens below, no record is tallied or logged twice
         if self.tally is not None:
-            self.tally(self._pending)
+            self.tally(pending)
         if self.enabled:
-            self._format()
-        self._pending.clear()
+            self._format(pending)
 
-    def _format(self) -> None:
+    def _format(self, pending: list[tuple]) -> None:
         second, stamp = self._second, self._stamp
         records = []
-        for at, request_id, method, raw_path, route, status, seconds, db, remote in self._pending:
+        for at, request_id, method, raw_path, route, status, seconds, db, remote in pending:
             if int(at) != second:  # strftime once a second, not once a line
                 second = int(at)
                 stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
@@ -107,7 +113,10 @@ class AccessLog:
         self._second, self._stamp = second, stamp
         # The batch is one orjson call (a call per line cost ~30 % more), its array split into lines:
         # orjson escapes every quote inside a string, so `},{"ts":` is only ever between two records.
-        encoded = _dumps(records, default=str)  # default: a stray type is a string, never a failed batch
+        try:
+            encoded = _dumps(records, default=str)  # default: a stray type is a string, never a failed batch
+        except TypeError:  # a str orjson refuses: a lone surrogate, as aiohttp decodes a header's non-UTF-8 byte
+            encoded = _dumps([{k: _escaped(v) for k, v in r.items()} for r in records], default=str)
         self._buffer += encoded[1:-1].replace(_BETWEEN, _BETWEEN_LINES)
         self._buffer += b"\n"
         if len(self._buffer) > self.CHUNK:

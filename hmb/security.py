@@ -106,6 +106,8 @@ class Tokens:
         return principal
 
     def _verify(self, token: str) -> Principal:
+        if not token.isascii():  # a JWT is base64url and dots; PyJWT would fail encoding a lone surrogate
+            raise Unauthorized("the access token is invalid")
         try:
             claims = jwt.decode(
                 token,

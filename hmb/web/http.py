@@ -129,5 +129,7 @@ def client_ip(request: web.Request, trusted_proxies: tuple[str, ...]) -> str:
     # Walk back from the nearest hop; the first address not ours is the client.
     for hop in reversed(hops):
         if hop not in trusted_proxies:
-            return hop[:64]
+            # The client's own text: kept ASCII (a throttle key, a log field; aiohttp decodes a
+            # header's non-UTF-8 bytes to lone surrogates, which no encoder takes) and short.
+            return (hop if hop.isascii() else hop.encode("ascii", "backslashreplace").decode())[:64]
     return peer

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import re
 
@@ -137,6 +139,39 @@ async def test_a_trusted_proxys_x_forwarded_for_separates_clients(make_client, s
         response = await client.post("/api/auth/login", json={"email": f"y{n}@example.com", "password": "whatever-it-is"},
                                      headers={"X-Forwarded-For": f"198.51.100.{n}"})
         assert response.status == 401  # each a different client behind the balancer
+
+
+async def _raw(client, request: bytes) -> tuple[int, dict]:
+    """Send bytes no HTTP client library sends (a header that is not UTF-8) and read the answer."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(request)
+    answer = await reader.read()  # the request says Connection: close
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), json.loads(body)
+
+
+async def test_header_bytes_that_are_not_utf8_get_a_4xx_and_a_log_line_not_a_500(make_client, settings):
+    """aiohttp decodes a header's non-UTF-8 bytes to lone surrogates, which no encoder accepts: a
+    token, a trusted proxy's X-Forwarded-For (a throttle key, a log field) must not reach one as is."""
+    client = await make_client(settings.with_(web=WebSettings(trusted_proxies=("127.0.0.1",))))
+    access = client.app[ACCESS_LOG]
+    written: list[bytes] = []
+    access.flush()
+    access.enabled, access.out = True, written.append
+    status, body = await _raw(client, b"GET /api/auth/me HTTP/1.1\r\nHost: hmb\r\nAuthorization: Bearer a\xffb\r\n"
+                                      b"Connection: close\r\n\r\n")
+    assert status == 401 and body["error"]["code"] == "unauthorized"
+    login = b'{"email":"nobody@example.com","password":"whatever-it-is"}'
+    status, body = await _raw(client, b"POST /api/auth/login HTTP/1.1\r\nHost: hmb\r\nX-Forwarded-For: 10.9.\xff\r\n"
+                                      b"Content-Type: application/json\r\nContent-Length: %d\r\n"
+                                      b"Connection: close\r\n\r\n%s" % (len(login), login))
+    assert status == 401 and body["error"]["code"] == "unauthorized"
+    access.flush()
+    lines = [json.loads(line) for line in b"".join(written).splitlines()]
+    assert [line["status"] for line in lines] == [401, 401]
+    assert lines[1]["remote"].startswith("10.9.") and lines[1]["remote"].isascii()
+    assert (await client.get("/health")).status == 200
 
 
 def _upload(data: bytes, filename: str, content_type: str, purpose: str = "avatar") -> aiohttp.FormData:

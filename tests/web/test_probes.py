@@ -120,6 +120,22 @@ def test_access_log_lines_survive_paths_that_look_like_a_record_boundary_and_ove
     assert all(chunk.endswith(b"\n") for chunk in written)
 
 
+def test_a_field_the_json_encoder_refuses_is_logged_escaped_and_fails_nothing():
+    """A lone surrogate (a header's non-UTF-8 byte, as aiohttp decodes it) cannot be encoded: its
+    batch is still written, escaped, and every record is tallied once, never again with the next batch."""
+    written: list[bytes] = []
+    tallied: list[tuple] = []
+    access = AccessLog(enabled=True, out=written.append, tally=tallied.extend)
+    for i in range(AccessLog.BATCH + 3):
+        remote = "10.0.0.\udcff" if i == 5 else "127.0.0.1"
+        access.request(f"{i:032x}", "GET", "/health", "probes.health", 200, 0.001, None, remote)
+    access.flush()
+    lines = [json.loads(line) for line in b"".join(written).splitlines()]
+    assert [line["request_id"] for line in lines] == [f"{i:032x}" for i in range(AccessLog.BATCH + 3)]
+    assert lines[5]["remote"] == "10.0.0.\\udcff" and lines[6]["remote"] == "127.0.0.1"
+    assert [record[1] for record in tallied] == [f"{i:032x}" for i in range(AccessLog.BATCH + 3)]
+
+
 def test_request_ids_are_unique_and_differ_after_fork():
     ids = {new_request_id() for _ in range(10_000)}
     assert len(ids) == 10_000 and all(len(i) == 32 for i in ids)
