@@ -141,14 +141,16 @@ async def test_a_trusted_proxys_x_forwarded_for_separates_clients(make_client, s
         assert response.status == 401  # each a different client behind the balancer
 
 
-async def _raw(client, request: bytes) -> tuple[int, dict]:
-    """Send bytes no HTTP client library sends (a header that is not UTF-8) and read the answer."""
+async def _raw(client, request: bytes) -> tuple[int, dict | None]:
+    """Send bytes no HTTP client library sends (a header that is not UTF-8) and read the answer:
+    its status and its JSON body (None for any other body)."""
     reader, writer = await asyncio.open_connection(client.host, client.port)
     writer.write(request)
     answer = await reader.read()  # the request says Connection: close
     writer.close()
     head, _, body = answer.partition(b"\r\n\r\n")
-    return int(head.split(b" ", 2)[1]), json.loads(body)
+    is_json = b"\r\ncontent-type: application/json" in head.lower()
+    return int(head.split(b" ", 2)[1]), json.loads(body) if is_json else None
 
 
 async def test_header_bytes_that_are_not_utf8_get_a_4xx_and_a_log_line_not_a_500(make_client, settings):
@@ -172,6 +174,30 @@ async def test_header_bytes_that_are_not_utf8_get_a_4xx_and_a_log_line_not_a_500
     assert [line["status"] for line in lines] == [401, 401]
     assert lines[1]["remote"].startswith("10.9.") and lines[1]["remote"].isascii()
     assert (await client.get("/health")).status == 200
+
+
+# Every header hmb reads, each sent with bytes that are not UTF-8 (what follows the name is a prefix).
+HEADERS_READ = [b"Authorization: Bearer ", b"X-Forwarded-For: ", b"Origin: ", b"Cookie: hmb_rp=", b"X-Read-Position: ",
+                b"X-Request-ID: ", b"Idempotency-Key: ", b"Accept-Encoding: ", b"X-Forwarded-Proto: ",
+                b"Content-Type: application/json; charset="]
+
+
+async def test_no_route_answers_a_header_that_is_not_utf8_with_a_500(make_client, settings):
+    """Every route, signed in, with each header hmb reads holding bytes that are not UTF-8."""
+    client = await make_client(settings.with_(web=WebSettings(trusted_proxies=("127.0.0.1",))))
+    user = await register(client)
+    signed_in = b"Authorization: " + user["headers"]["Authorization"].encode()
+    for route in ROUTE_TABLE:
+        path = re.sub(r"\{[^}]+\}", "1", route.path).encode()
+        for header in HEADERS_READ:
+            lines = [b"%s %s HTTP/1.1" % (route.method.encode(), path), b"Host: hmb", header + b"\xff\xfe", b"Connection: close"]
+            if not header.startswith(b"Authorization"):
+                lines.append(signed_in)
+            if not header.startswith(b"Content-Type"):
+                lines.append(b"Content-Type: application/json")
+            status, body = await _raw(client, b"\r\n".join(lines) + b"\r\nContent-Length: 2\r\n\r\n{}")
+            assert status < 500, (route.method, route.path, header, body)
+            assert status < 400 or (body and "error" in body), (route.method, route.path, header, body)
 
 
 def _upload(data: bytes, filename: str, content_type: str, purpose: str = "avatar") -> aiohttp.FormData:
