@@ -232,7 +232,8 @@ class Bench:
             return r
         cpu = procs.split(before, after)
         r.update(
-            app_us=cpu["app"] / max(1, r["requests"]) * 1e6, cpu=cpu, wall=wall, load=os.getloadavg()[0],
+            app_us=cpu["app"] / max(1, r["requests"]) * 1e6, app_system_us=cpu["app_system"] / max(1, r["requests"]) * 1e6,
+            cpu=cpu, wall=wall, load=os.getloadavg()[0],
         )
         self.results.setdefault(name, []).append(r)
         print(_row(r), flush=True)
@@ -309,7 +310,7 @@ class Bench:
         print(f"load average after: {os.getloadavg()}", flush=True)
 
     def report(self) -> str:
-        out = ["", "| scenario | req/s | p50 ms | p95 ms | p99 ms | errors | app CPU µs/req | CPU: load gen / app (per worker) / PostgreSQL / Redis / other | runs |",
+        out = ["", "| scenario | req/s | p50 ms | p95 ms | p99 ms | errors | app CPU µs/req (of it system) | CPU: load gen / app (per worker) / PostgreSQL / Redis / other | runs |",
                "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
         for name, runs in self.results.items():
             out.append(_md_row(name, runs))
@@ -401,14 +402,14 @@ def wait_http(url: str, timeout: float = 60) -> None:
 
 
 def _header() -> str:
-    return f"{'scenario':<14}{'req/s':>9}{'p50':>8}{'p95':>8}{'p99':>8}{'err':>5}{'µs/req':>8}  cpu s: wrk / app (workers) / pg / redis / other   load"
+    return f"{'scenario':<14}{'req/s':>9}{'p50':>8}{'p95':>8}{'p99':>8}{'err':>5}{'µs/req':>8}{'(sys)':>6}  cpu s: wrk / app (workers) / pg / redis / other   load"
 
 
 def _row(r: dict) -> str:
     c = r["cpu"]
     workers = "+".join(f"{v:.1f}" for v in c["workers"].values())
     return (f"{r['name']:<14}{r['rps']:>9.0f}{r['p50'] / 1e3:>8.2f}{r['p95'] / 1e3:>8.2f}{r['p99'] / 1e3:>8.2f}"
-            f"{r['errors']:>5}{r['app_us']:>8.0f}  {c['load']:.1f} / {c['app']:.1f} ({workers}) / {c['postgres']:.1f}"
+            f"{r['errors']:>5}{r['app_us']:>8.0f}{r['app_system_us']:>6.0f}  {c['load']:.1f} / {c['app']:.1f} ({workers}) / {c['postgres']:.1f}"
             f" / {c['redis']:.1f} / {c['other']:.1f}   {r['load']:.2f}")
 
 
@@ -422,7 +423,7 @@ def _md_row(name: str, runs: list[dict]) -> str:
             shares[i] = shares.get(i, 0) + v
     workers = "/".join(f"{v / (cpu('app') or 1):.0%}" for v in shares.values())
     return (f"| {name} | {mean('rps'):,.0f} | {mean('p50') / 1e3:.2f} | {mean('p95') / 1e3:.2f} | {mean('p99') / 1e3:.2f} "
-            f"| {sum(r['errors'] for r in runs)} | {mean('app_us'):.0f} | {cpu('load') / total:.0%} / "
+            f"| {sum(r['errors'] for r in runs)} | {mean('app_us'):.0f} ({mean('app_system_us'):.0f}) | {cpu('load') / total:.0%} / "
             f"{cpu('app') / total:.0%} ({workers}) / {cpu('postgres') / total:.0%} / {cpu('redis') / total:.0%} / "
             f"{cpu('other') / total:.0%} | {len(runs)} |")
 

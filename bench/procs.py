@@ -10,13 +10,28 @@ from pathlib import Path
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+def cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU of one process, zeros if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of one process, 0 if it is gone."""
+    return sum(cpu_times(pid))
+
+
+def reaped_children_seconds(pid: int) -> float:
+    """User + system CPU of the children `pid` has waited for: a PostgreSQL backend that exited
+    (a pool closing an idle connection) keeps its CPU there, in its postmaster's account."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return (int(fields[13]) + int(fields[14])) / TICK
 
 
 def children(pid: int) -> list[int]:
@@ -71,9 +86,11 @@ class Groups:
 
     def snapshot(self) -> dict:
         pg = [p for root in self.postgres for p in tree(root)]
+        workers = {w: cpu_times(w) for w in self.workers()}
         return {
-            "workers": {w: cpu_seconds(w) for w in self.workers()},
-            "postgres": sum(map(cpu_seconds, pg)),
+            "workers": {w: user + system for w, (user, system) in workers.items()},
+            "app_system": sum(system for _, system in workers.values()),  # the kernel's share: sockets, writes
+            "postgres": sum(map(cpu_seconds, pg)) + sum(map(reaped_children_seconds, self.postgres)),
             "redis": cpu_seconds(self.redis) if self.redis else 0.0,
             "children": _children_cpu(),
             "busy": busy_seconds(),
@@ -91,7 +108,8 @@ def split(before: dict, after: dict) -> dict:
     out = {
         "workers": workers,
         "app": sum(workers.values()),
-        "postgres": max(0.0, after["postgres"] - before["postgres"]),  # a backend that exited takes its CPU along
+        "app_system": after["app_system"] - before["app_system"],
+        "postgres": after["postgres"] - before["postgres"],
         "redis": after["redis"] - before["redis"],
         "load": after["children"] - before["children"],
     }
