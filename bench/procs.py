@@ -10,13 +10,18 @@ from pathlib import Path
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name (which may hold spaces), None if it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def cpu_times(pid: int) -> tuple[float, float]:
     """User and system CPU of one process, zeros if it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0, 0.0
-    return int(fields[11]) / TICK, int(fields[12]) / TICK
+    fields = _stat(pid)
+    return (int(fields[11]) / TICK, int(fields[12]) / TICK) if fields else (0.0, 0.0)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -27,21 +32,16 @@ def cpu_seconds(pid: int) -> float:
 def reaped_children_seconds(pid: int) -> float:
     """User + system CPU of the children `pid` has waited for: a PostgreSQL backend that exited
     (a pool closing an idle connection) keeps its CPU there, in its postmaster's account."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[13]) + int(fields[14])) / TICK
+    fields = _stat(pid)
+    return (int(fields[13]) + int(fields[14])) / TICK if fields else 0.0
 
 
 def children(pid: int) -> list[int]:
     out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            pass
+    for proc in Path("/proc").glob("[0-9]*"):
+        fields = _stat(int(proc.name))
+        if fields and int(fields[1]) == pid:  # its parent
+            out.append(int(proc.name))
     return sorted(out)
 
 
