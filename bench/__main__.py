@@ -259,7 +259,7 @@ class Bench:
         for i in range(a.rounds):
             # Every other round backwards (A B C, C B A, ...): the machine's speed drifts within
             # seconds, and a drift that is steady over two rounds then falls on each side of every
-            # ratio alike. In one order only, a later scenario always met the later, drifted minutes.
+            # ratio alike. In one order only, a later scenario always met the later, drifted seconds.
             for name in names if i % 2 == 0 else names[::-1]:
                 # A short unrecorded window first. A stale cached entry is recomputed when it is
                 # next read, so the 500 readers' feed pages that went stale while other scenarios
