@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import orjson
 from aiohttp import hdrs, web
+from aiohttp.compression_utils import MAX_SYNC_CHUNK_SIZE
 from multidict import CIMultiDict, istr
 from pydantic import BaseModel, ValidationError
 
@@ -28,13 +29,26 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 def body_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     """An already-encoded JSON body: no encoding work at all."""
     if headers is None:
-        return web.Response(body=body, status=status, headers=_JSON_HEADERS)
+        return EncodedResponse(body, _JSON_HEADERS, status)
     return web.Response(body=body, status=status, content_type=JSON, headers=headers)
 
 
 def cached_response(body: bytes, level: str) -> web.Response:
     """A body from the cache, with X-Cache saying which level answered (l1, l2, miss, shared, bypass)."""
-    return web.Response(body=body, headers=_CACHED_HEADERS[level])
+    return EncodedResponse(body, _CACHED_HEADERS[level])
+
+
+class EncodedResponse(web.Response):
+    """A web.Response of encoded bytes and a prebuilt header map, made without Response.__init__:
+    its checks of text, charset and content_type cost ~0.35 µs of a ~0.8 µs response, on every
+    JSON answer, and none applies to bytes with their Content-Type among the headers."""
+
+    # What Response.__init__ sets besides; read only if aiohttp compresses the body (hmb gzips its own).
+    _zlib_executor_size, _zlib_executor = MAX_SYNC_CHUNK_SIZE, None
+
+    def __init__(self, body: bytes, headers: CIMultiDict[str], status: int = 200):
+        web.StreamResponse.__init__(self, status=status, headers=headers)  # copies the map
+        self.body = body
 
 
 # Every response's fixed headers, added by the core (hmb.web.middlewares) to any response made
