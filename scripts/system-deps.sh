@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the PostgreSQL server, Redis server and haproxy from Debian's packages when they are missing
-# (with `bench`: wrk and valgrind too).
+# (with `bench`: wrk, valgrind and perf too).
 # As root it runs apt-get; as anyone else it prints exactly what to install and stops.
 set -euo pipefail
 
@@ -18,10 +18,11 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 # The balancer of the local multi-pod topology (`hmb up --pods N`, tests/faults).
 [ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null || missing+=(haproxy)
 command -v python3 >/dev/null || missing+=(python3 python3-venv)
-# `make bench`: the load generator, and valgrind for `python -m bench.callgrind`.
+# `make bench`: the load generator, valgrind for `python -m bench.callgrind` and perf for `python -m bench.perf`.
 if [ "${1:-}" = bench ]; then
   command -v wrk >/dev/null || missing+=(wrk)
   command -v valgrind >/dev/null || missing+=(valgrind)
+  command -v perf >/dev/null || missing+=(linux-perf)  # python -m bench.perf
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0
