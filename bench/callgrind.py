@@ -89,6 +89,19 @@ def wrk(port: int, spec: Path, seconds: float) -> int:
     return int(line.split('"requests": ')[1].split(",")[0])
 
 
+def one_process(directory: str, tool: str) -> tuple[dict, dict, Path]:
+    """What a one-process tool (this one, bench.perf) starts from: the bench's scenarios over the
+    data set of the stack in `directory` (brought up), the served app's environment and a scratch
+    directory."""
+    info = Stack(directory).up()
+    migrate.apply(info.primary_url)
+    data = asyncio.run(prepare(info.primary_url, Tokens(AuthSettings(Secret(SECRET), access_ttl_s=7200)), 1))
+    if not data["auth"]:
+        raise SystemExit(f"no generated data set in {directory}: run python -m bench --dir {directory} first (it loads one)")
+    env = {**served_env({**os.environ, **info.env(), "PYTHONPATH": str(ROOT)}, "INFO"), "YARDSTICK_PG_URL": info.replica_url}
+    return scenarios(data), env, Path(tempfile.mkdtemp(prefix=f"hmb-{tool}-"))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("scenarios", nargs="*", default=DEFAULT)
@@ -99,17 +112,10 @@ def main() -> None:
     if args.serve:
         return serve(args.serve[0], int(args.serve[1]))
 
-    info = Stack(args.dir).up()
-    migrate.apply(info.primary_url)
-    data = asyncio.run(prepare(info.primary_url, Tokens(AuthSettings(Secret(SECRET), access_ttl_s=7200)), 1))
-    if not data["auth"]:
-        raise SystemExit(f"no generated data set in {args.dir}: run python -m bench --dir {args.dir} first (it loads one)")
-    table = scenarios(data)
-    out = Path(tempfile.mkdtemp(prefix="hmb-callgrind-"))
-    env = {**served_env({**os.environ, **info.env(), "PYTHONPATH": str(ROOT)}, "INFO"), "YARDSTICK_PG_URL": info.replica_url,
-           # Valgrind runs the loop ~50x slower: a reply queued behind a few requests would pass
-           # the guard's 0.25 s, open the breaker and turn cached reads into database reads.
-           "REDIS_TIMEOUT_S": "5"}
+    table, env, out = one_process(args.dir, "callgrind")
+    # Valgrind runs the loop ~50x slower: a reply queued behind a few requests would pass
+    # the guard's 0.25 s, open the breaker and turn cached reads into database reads.
+    env["REDIS_TIMEOUT_S"] = "5"
     print(f"{'scenario':<12}{'requests':>10}{'instructions/request':>24}  (net of an idle {args.seconds:.0f} s window)")
     for app, names in (("bench.yardstick:create_app", [n for n in args.scenarios if n in YARDSTICK]),
                        ("hmb.app:create_app", [n for n in args.scenarios if n not in YARDSTICK])):

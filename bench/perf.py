@@ -12,22 +12,17 @@ difference from the first scenario named. Uses the stack and data set of `python
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from bench.__main__ import ROOT, SECRET, prepare, scenarios, served_env, until_steady, wait_http, write_requests
-from bench.callgrind import YARDSTICK
-from hmb.config import AuthSettings, Secret
-from hmb.ops import migrate
-from hmb.ops.stack import DEFAULT_DIR, Stack, free_port
-from hmb.security import Tokens
+from bench.__main__ import ROOT, until_steady, wait_http, write_requests
+from bench.callgrind import YARDSTICK, one_process
+from hmb.ops.stack import DEFAULT_DIR, free_port
 
 HZ = 4999  # samples a second: ~40,000 in an 8 s window, a 0.1 µs function still shows
 TOP = 12
@@ -82,14 +77,7 @@ def main() -> None:
     args = p.parse_args()
     if not shutil.which("perf"):
         raise SystemExit("perf is not installed: ./scripts/system-deps.sh bench (Debian's linux-perf)")
-    info = Stack(args.dir).up()
-    migrate.apply(info.primary_url)
-    data = asyncio.run(prepare(info.primary_url, Tokens(AuthSettings(Secret(SECRET), access_ttl_s=7200)), 1))
-    if not data["auth"]:
-        raise SystemExit(f"no generated data set in {args.dir}: run python -m bench --dir {args.dir} first (it loads one)")
-    table = scenarios(data)
-    out = Path(tempfile.mkdtemp(prefix="hmb-perf-"))
-    env = {**served_env({**os.environ, **info.env(), "PYTHONPATH": str(ROOT)}, "INFO"), "YARDSTICK_PG_URL": info.replica_url}
+    table, env, out = one_process(args.dir, "perf")
     costs: dict[str, dict[str, float]] = {}
     for name in args.scenarios:
         app = "bench.yardstick:create_app" if name in YARDSTICK else "hmb.app:create_app"
