@@ -28,13 +28,11 @@ HZ = 4999  # samples a second: ~40,000 in an 8 s window, a 0.1 µs function stil
 TOP = 12
 
 
-def wrk(port: int, spec: Path, seconds: float, wait: bool = True):
-    """wrk at the bench's 64 connections running the bench's weighted-mix script: its figures, or
-    (wait=False) the running process, for `figures` to read when it ends."""
+def start_wrk(port: int, spec: Path, seconds: float) -> subprocess.Popen:
+    """wrk at the bench's 64 connections, running the bench's weighted-mix script over `spec`."""
     argv = ["wrk", "-t1", "-c64", f"-d{max(1, round(seconds))}s", "-s", str(ROOT / "bench" / "mix.lua"),
             f"http://127.0.0.1:{port}"]
-    proc = subprocess.Popen(argv, env={**os.environ, "BENCH_REQUESTS": str(spec)}, stdout=subprocess.PIPE, text=True)
-    return figures(proc) if wait else proc
+    return subprocess.Popen(argv, env={**os.environ, "BENCH_REQUESTS": str(spec)}, stdout=subprocess.PIPE, text=True)
 
 
 def figures(proc: subprocess.Popen) -> dict:
@@ -48,7 +46,7 @@ def figures(proc: subprocess.Popen) -> dict:
 
 def record(pid: int, port: int, spec: Path, seconds: float, out: Path) -> tuple[float, dict[str, int]]:
     """req/s and samples by "dso symbol" over `seconds` of wrk load (wrk runs 1 s either side)."""
-    load = wrk(port, spec, seconds + 2, wait=False)
+    load = start_wrk(port, spec, seconds + 2)
     time.sleep(1)
     subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", str(HZ), "-p", str(pid), "-o", str(out),
                     "--", "sleep", str(seconds)], check=True, capture_output=True)
@@ -87,7 +85,7 @@ def main() -> None:
         try:
             wait_http(f"http://127.0.0.1:{port}/{'hello' if name in YARDSTICK else 'health'}")
             spec = write_requests(out / f"{name}.lua", table[name][1])
-            until_steady(lambda: wrk(port, spec, 3)["rps"])  # noqa: B023 - called at once
+            until_steady(lambda: figures(start_wrk(port, spec, 3))["rps"])  # noqa: B023 - called at once
             rps, samples = record(server.pid, port, spec, args.seconds, out / f"{name}.data")
         finally:
             server.terminate()

@@ -22,7 +22,7 @@ command -v python3 >/dev/null || missing+=(python3 python3-venv)
 if [ "${1:-}" = bench ]; then
   command -v wrk >/dev/null || missing+=(wrk)
   command -v valgrind >/dev/null || missing+=(valgrind)
-  command -v perf >/dev/null || missing+=(linux-perf)  # python -m bench.perf
+  command -v perf >/dev/null || missing+=(linux-perf)
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0
