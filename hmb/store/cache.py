@@ -34,6 +34,9 @@ GRACE = 0.5  # stale entries stay in L2 for this fraction of their TTL
 # rather than in one second, which put all their recomputes in one window of the database.
 TTL_JITTER = 0.1
 LOCK_MS = 10_000
+# How long a worker keeps a stale entry in L1 while it is refreshed: its reads then wait on no
+# Redis round trip each, and the refreshed value reaches every worker's L1 this soon after.
+STALE_L1_S = 1.0
 MAX_PENDING = 10_000
 # L1 is bounded in bytes as well as entries: 20,000 feed pages of ~9 KB would be 180 MB a worker.
 L1_MAX_BYTES = 64 * 1024 * 1024
@@ -149,13 +152,13 @@ class Cache:
             value = raw[_STAMP.size :]
             if fresh_until > now:
                 self._l1_put(key.name, fresh_until, value)
-            elif await self._won_refresh(key):
-                # Stale, and this worker holds the refresh lock: the value is recomputed in the
-                # background, and this caller gets the stale one at once like everyone else, rather
-                # than the database's latency (a stale feed page: 3-35 ms) in the read's tail. A
-                # stale value is not put in L1, where it would be expired already and push out
-                # the oldest live entry when L1 is full.
-                self._spawn_refresh(key, loader)
+            else:
+                # Stale: every caller gets it at once rather than the database's latency (a stale
+                # feed page: 3-35 ms) in the read's tail, and this worker's next ones from L1 until
+                # the refresh lands (within STALE_L1_S in every worker, from Redis).
+                self._l1_put(key.name, now + STALE_L1_S, value)
+                if await self._won_refresh(key):  # this worker holds the lock: it recomputes the value
+                    self._spawn_refresh(key, loader)
             self.counts[(key.namespace, "l2", "hit")] += 1
             return value, "l2"
         self.counts[(key.namespace, "l2", "miss")] += 1

@@ -9,7 +9,7 @@ from dataclasses import replace
 from hmb.appkeys import CACHE, DB, REDIS
 from hmb.config import Settings
 from hmb.store import cache_keys, users
-from hmb.store.cache import _STAMP, REDELETE_BATCH_S, REFRESH_CONCURRENCY, REREAD_KEEP_S, TTL_JITTER
+from hmb.store.cache import _STAMP, REDELETE_BATCH_S, REFRESH_CONCURRENCY, REREAD_KEEP_S, STALE_L1_S, TTL_JITTER
 from tests.conftest import wait_for
 from tests.factories import register
 
@@ -74,8 +74,34 @@ async def test_stale_hot_key_is_recomputed_once_in_the_background_while_every_ca
     assert loads == 1  # one refresh across both workers: the lock
     release.set()
     await wait_for(lambda: a.server.app[CACHE].l1.get(key.name, (0, b""))[1] == b"new")
-    assert await b.server.app[CACHE].get_or_load(key, load) == (b"new", "l2")
+    # The other worker holds its stale copy in L1 for at most STALE_L1_S, then takes the new one from Redis.
+    b_cache = b.server.app[CACHE]
+    assert b_cache.l1[key.name][0] <= time.time() + STALE_L1_S
+    await wait_for(lambda: key.name not in b_cache.l1 or b_cache.l1[key.name][0] <= time.time(), timeout=STALE_L1_S + 1)
+    assert await b_cache.get_or_load(key, load) == (b"new", "l2")
     assert loads == 1
+
+
+async def test_while_a_stale_entry_is_refreshed_a_worker_reads_it_from_redis_once_a_second_at_most(make_client):
+    """Entries read in bursts go stale together (a reader back after their L1 copies lapsed): until
+    the refresh lands, their reads must not each be a Redis round trip."""
+    cache = (await make_client()).server.app[CACHE]
+    key = cache_keys.Key("hmb:v1:trending:burst", "trending")
+    await cache.put(key, b"old", now=0)
+    cache.l1.clear()
+    release = asyncio.Event()
+
+    async def load() -> bytes:
+        await release.wait()  # the refresh is slow
+        return b"new"
+
+    levels = [(await cache.get_or_load(key, load))[1] for _ in range(20)]
+    assert levels == ["l2"] + ["l1"] * 19
+    until = cache.l1[key.name][0]
+    assert until <= time.time() + STALE_L1_S  # held briefly: other workers take the refresh from Redis soon
+    release.set()
+    await wait_for(lambda: cache.counts[("trending", "refresh", "done")] == 1)
+    assert await cache.get_or_load(key, load) == (b"new", "l1")  # the refresh replaced it in this worker
 
 
 async def test_entries_gone_stale_together_are_recomputed_a_few_at_a_time(make_client):
@@ -120,12 +146,20 @@ async def test_a_failed_background_refresh_keeps_the_stale_value_and_is_counted(
     await cache.put(key, b"old", now=0)
     cache.l1.clear()
 
+    tries = 0
+
     async def load() -> bytes:
+        nonlocal tries
+        tries += 1
         raise ConnectionError("the replica went away")
 
     assert await cache.get_or_load(key, load) == (b"old", "l2")
     await wait_for(lambda: cache.counts[("trending", "refresh", "error")] == 1)
-    assert await cache.get_or_load(key, load) == (b"old", "l2")  # the lock holds: no second try yet
+    assert await cache.get_or_load(key, load) == (b"old", "l1")  # held briefly in L1, as while refreshing
+    cache.l1.clear()  # that copy lapsed (or another worker reads it)
+    assert await cache.get_or_load(key, load) == (b"old", "l2")
+    await asyncio.sleep(0)  # a refresh, had one been started, would have begun
+    assert tries == 1  # the lock holds: no second try yet
 
 
 async def feed_generation_served(cache, uid: int) -> int:
