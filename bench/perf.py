@@ -47,9 +47,14 @@ def figures(proc: subprocess.Popen) -> dict:
 def record(pid: int, port: int, spec: Path, seconds: float, out: Path) -> tuple[float, dict[str, int]]:
     """req/s and samples by "dso symbol" over `seconds` of wrk load (wrk runs 1 s either side)."""
     load = start_wrk(port, spec, seconds + 2)
-    time.sleep(1)
-    subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", str(HZ), "-p", str(pid), "-o", str(out),
-                    "--", "sleep", str(seconds)], check=True, capture_output=True)
+    try:
+        time.sleep(1)
+        subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", str(HZ), "-p", str(pid), "-o", str(out),
+                        "--", "sleep", str(seconds)], check=True, capture_output=True)
+    except BaseException:
+        load.kill()  # no wrk left loading the next scenario's server
+        load.wait()
+        raise
     rps = figures(load)["rps"]
     report = subprocess.run(["perf", "report", "-i", str(out), "-n", "-q", "--stdio", "--sort", "dso,sym"],
                             check=True, capture_output=True, text=True).stdout
