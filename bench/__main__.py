@@ -336,7 +336,7 @@ class Bench:
                "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
         for name, runs in self.results.items():
             out.append(_md_row(name, runs))
-        out += ["", "| ratio (same run, interleaved rounds) | req/s ratio | ± 2 SE | rounds: lowest–highest | app-CPU ratio | target | req/s ratio |",
+        out += ["", "| ratio (same run, interleaved rounds) | req/s ratio | ± 2 SE | rounds: lowest–highest | app-CPU ratio | target | verdict (req/s ratio) |",
                 "|---|---:|---:|---:|---:|---:|---|"]
         for label, a, b, target in RATIOS:
             if a in self.results and b in self.results:

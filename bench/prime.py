@@ -20,18 +20,18 @@ async def prime(base: str, requests: list[tuple[str, str, dict, str | None]]) ->
     """GET each distinct (path, headers) once; returns how many were sent and how many failed."""
     distinct = {(path, tuple(sorted((headers or {}).items()))) for method, path, headers, _ in requests if method == "GET"}
     errors = 0
-    gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(session: aiohttp.ClientSession, path: str, headers: tuple) -> None:
         nonlocal errors
-        async with gate:
-            try:
-                async with session.get(path, headers=dict(headers)) as response:
-                    await response.read()
-                    errors += response.status >= 400
-            except aiohttp.ClientError:
-                errors += 1
+        try:
+            async with session.get(path, headers=dict(headers)) as response:
+                await response.read()
+                if response.status >= 400:
+                    errors += 1
+        except aiohttp.ClientError:
+            errors += 1
 
+    # The connector's limit is the gate: a request past it waits for one of its connections.
     async with aiohttp.ClientSession(base, connector=aiohttp.TCPConnector(limit=CONCURRENCY)) as session:
         await asyncio.gather(*(one(session, path, headers) for path, headers in distinct))
     return {"requests": len(distinct), "errors": errors}
