@@ -15,6 +15,7 @@ import asyncio
 import json
 import math
 import os
+import platform
 import random
 import secrets
 import signal
@@ -270,6 +271,7 @@ class Bench:
         a = self.args
         print(f"data: {self.data['users']:,} users, " + ", ".join(f"{k} {v:,}" for k, v in self.data["counts"].items())
               + f"; most-followed account: {self.data['top']:,} followers", flush=True)
+        print(f"machine: {cpu_model()}, {os.cpu_count()} cores; {interpreter()}", flush=True)
         print(f"load average before: {os.getloadavg()}; {a.workers} workers each, wrk -t{a.threads} -c{a.connections}, "
               f"{a.seconds:.0f} s x {a.rounds} rounds, reuse_port={a.reuse_port}, LOG_LEVEL={a.log_level}", flush=True)
         names = [n for n in ROUND if not a.only or n in a.only]
@@ -391,6 +393,26 @@ class _Recorder:
     async def fetch(self, sql: str, *args):
         self.sql, self.args = sql, args
         return []
+
+
+def cpu_model() -> str:
+    """The CPU as /proc/cpuinfo names it, with its family and model (a VM's name alone is often
+    just the vendor's: "AMD EPYC" has covered machines 1.8x apart in these runs)."""
+    info = {}
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        name, _, value = line.partition(":")
+        info.setdefault(name.strip(), value.strip())  # the first core's
+    return (f"{info.get('model name', '?')} (family {info.get('cpu family', '?')}, model {info.get('model', '?')}, "
+            f"{info.get('cpu MHz', '?')} MHz)")
+
+
+def interpreter() -> str:
+    """The Python serving every scenario (the bench's own). Its build moves absolute figures:
+    on one machine Debian's 3.11, libpython linked into the executable, served the mix 19 %
+    faster than pyenv's, a shared libpython (docs/performance-history.md); ratios held."""
+    shared = "libpython" in Path("/proc/self/maps").read_text()
+    return (f"Python {platform.python_version()} at {sys.executable} "
+            f"(libpython {'a shared library' if shared else 'in the executable'})")
 
 
 def served_env(env: dict, log_level: str) -> dict:
