@@ -408,8 +408,8 @@ def cpu_model() -> str:
 
 def interpreter() -> str:
     """The Python serving every scenario (the bench's own). Its build moves absolute figures:
-    on one machine Debian's 3.11, libpython linked into the executable, served the mix 19 %
-    faster than pyenv's, a shared libpython (docs/performance-history.md); ratios held."""
+    on one machine Debian's 3.11, libpython linked into the executable, used 7-21 % less CPU a
+    request than pyenv's, a shared libpython (docs/performance-history.md); ratios held."""
     shared = "libpython" in Path("/proc/self/maps").read_text()
     return (f"Python {platform.python_version()} at {sys.executable} "
             f"(libpython {'a shared library' if shared else 'in the executable'})")
