@@ -252,8 +252,7 @@ class Bench:
         if name in PRIMED:
             server, groups = self.scenarios[name]
             port = {"app": self.app_port, "l2": self.l2_port}[server]
-            done = asyncio.run(prime(f"http://127.0.0.1:{port}", [r for _, rs in groups for r in rs]))
-            self.warm_errors += done["errors"]
+            self.warm_errors += asyncio.run(prime(f"http://127.0.0.1:{port}", [r for _, rs in groups for r in rs]))
         until_steady(lambda: self.wrk(name, window_s, record=False)["rps"], most)
 
     def settle_replica(self) -> None:

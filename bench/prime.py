@@ -16,8 +16,8 @@ import aiohttp
 CONCURRENCY = 16  # the served pod's replica connections: 2 workers x DB_POOL_MAX 8
 
 
-async def prime(base: str, requests: list[tuple[str, str, dict, str | None]]) -> dict:
-    """GET each distinct (path, headers) once; returns how many were sent and how many failed."""
+async def prime(base: str, requests: list[tuple[str, str, dict, str | None]]) -> int:
+    """GET each distinct (path, headers) once; returns how many failed."""
     distinct = {(path, tuple(sorted((headers or {}).items()))) for method, path, headers, _ in requests if method == "GET"}
     errors = 0
 
@@ -34,4 +34,4 @@ async def prime(base: str, requests: list[tuple[str, str, dict, str | None]]) ->
     # The connector's limit is the gate: a request past it waits for one of its connections.
     async with aiohttp.ClientSession(base, connector=aiohttp.TCPConnector(limit=CONCURRENCY)) as session:
         await asyncio.gather(*(one(session, path, headers) for path, headers in distinct))
-    return {"requests": len(distinct), "errors": errors}
+    return errors
