@@ -15,6 +15,7 @@ from hmb import aio
 from hmb.appkeys import (
     ACCESS_LOG,
     CACHE,
+    CORE,
     DB,
     FANOUT,
     LIFECYCLE,
@@ -86,6 +87,7 @@ async def _cache(app: web.Application) -> AsyncIterator[None]:
     cache = Cache(app[REDIS], settings.cache, settle_s=settings.db.replica_max_lag_s + 1)
     app[CACHE] = cache
     app[DB].cache = cache  # writes queue their invalidations on it, run after commit
+    app[CORE].cache = cache  # which answers public reads' L1 hits itself
     yield
     await cache.close()
 

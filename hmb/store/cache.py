@@ -83,12 +83,11 @@ class Cache:
 
     async def get_or_load(self, key: Key, loader: Loader) -> tuple[bytes, str]:
         """The value and the level that served it: "l1", "l2" or "miss"."""
-        now = time.time()
-        entry = self.l1.get(key.name)
-        if entry is not None and now < entry[0]:
-            self.counts[(key.namespace, "l1", "hit")] += 1
-            return entry[1], "l1"
+        value = self.l1_hit(key)
+        if value is not None:
+            return value, "l1"
         self.counts[(key.namespace, "l1", "miss")] += 1
+        now = time.time()
         flight = self._flights.get(key.name)
         if flight is not None:
             return await asyncio.shield(flight), "shared"  # another request of this worker loaded it
@@ -105,6 +104,15 @@ class Cache:
             return value, level
         finally:
             del self._flights[key.name]
+
+    def l1_hit(self, key: Key) -> bytes | None:
+        """The value if this worker holds it fresh (counted as a hit); else None, not counted as a
+        miss: the load that follows counts it."""
+        entry = self.l1.get(key.name)
+        if entry is not None and time.time() < entry[0]:
+            self.counts[(key.namespace, "l1", "hit")] += 1
+            return entry[1]
+        return None
 
     async def by_generation(
         self, gen_key: Key, key_for: Callable[[int], Key], load: PageLoader, floor: int | None, local_s: float | None

@@ -10,13 +10,15 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from hmb.appkeys import CACHE, DB
+from hmb.appkeys import DB
 from hmb.errors import Forbidden, NotFound
 from hmb.security import Principal
 from hmb.store import cache_keys, jobs
+from hmb.store.cache_keys import Key
 from hmb.store.router import Write
 from hmb.web import cached
-from hmb.web.http import cached_response, dumps, json_response, parse_body, parse_query, path_id
+from hmb.web.cached import PublicRead
+from hmb.web.http import dumps, json_response, parse_body, parse_query, path_id
 from hmb.web.identity import caller
 from hmb.web.idempotency import create_once
 from hmb.web.pagination import decode_cursor, page
@@ -69,17 +71,18 @@ def cache_text(query: JobsQuery) -> str:
     return urlencode(sorted((k, str(v).lower() if isinstance(v, bool) else v) for k, v in params.items()))
 
 
-async def get_job(request: web.Request) -> web.Response:
-    job_id = path_id(request)
+def _job_key(request: web.Request) -> Key:
+    return cache_keys.job(path_id(request))
 
-    async def load() -> bytes:  # the database only on a miss: a hit skips even its lookup
-        row = await request.app[DB].read(jobs.get_job, job_id)
-        if row is None:
-            raise NotFound("no such job")
-        return dumps(_job(row))
 
-    body, level = await request.app[CACHE].get_or_load(cache_keys.job(job_id), load)
-    return cached_response(body, level)
+async def _load_job(request: web.Request) -> bytes:
+    row = await request.app[DB].read(jobs.get_job, path_id(request))
+    if row is None:
+        raise NotFound("no such job")
+    return dumps(_job(row))
+
+
+get_job = PublicRead(_job_key, _load_job)
 
 
 async def create_job(request: web.Request) -> web.Response:

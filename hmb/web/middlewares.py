@@ -13,9 +13,11 @@ from multidict import istr
 
 from hmb.appkeys import ACCESS_LOG, CORE, LIFECYCLE, SETTINGS, TOKENS
 from hmb.errors import Overloaded, PayloadTooLarge
+from hmb.store.cache import Cache
 from hmb.store.router import read_floor, served_by, written_lsn
 from hmb.web import compression, cors, errors
-from hmb.web.http import SECURITY_HEADERS, client_ip
+from hmb.web.cached import PublicRead
+from hmb.web.http import SECURITY_HEADERS, cached_response, client_ip
 from hmb.web.meta import CRITICAL, NORMAL, SHEDDABLE, Handler, Route
 from hmb.web.paths import LastSegmentResource
 
@@ -47,6 +49,7 @@ class Core:
         self._resources: dict[str, web.Resource] = {}
         self.names: dict[web.AbstractRoute, str] = {}
         self.fallback: web.AbstractResource | None = None  # add_fallback's catch-all
+        self.cache: Cache | None = None  # set once the cache is open (hmb.app)
         self.gzip = compression.GzipMemo()
 
     def add(self, router: web.UrlDispatcher, routes: Iterable[Route]) -> None:
@@ -96,6 +99,9 @@ class Core:
         max_body = None if route and route.streams_body else app._client_max_size  # uploads check their own
         long_lived = bool(route and route.long_lived)
         issues_tokens = bool(route and route.tag == "auth")
+        # A public read's fresh L1 copy is answered here, before its handler (hmb.web.cached).
+        key_for = handler.key_for if isinstance(handler, PublicRead) else None
+        core = self
 
         async def serve(request: web.Request) -> web.StreamResponse:
             started = perf_counter()
@@ -127,7 +133,10 @@ class Core:
                         # An open WebSocket is admitted like any request, then is no request in flight.
                         counted = False
                         life.in_flight -= 1
-                    response = await handler(request)
+                    if key_for is not None and (body := core.cache.l1_hit(key_for(request))) is not None:
+                        response = cached_response(body, "l1")
+                    else:
+                        response = await handler(request)
             except Exception as exc:  # noqa: BLE001 - every failure gets the envelope
                 response = errors.render(exc, request, request_id)
             finally:

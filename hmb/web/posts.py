@@ -7,8 +7,10 @@ from aiohttp import web
 from hmb.appkeys import CACHE, DB, FANOUT
 from hmb.errors import Forbidden, Invalid, NotFound
 from hmb.store import cache_keys, posts
+from hmb.store.cache_keys import Key
 from hmb.store.router import Write
 from hmb.web import cached
+from hmb.web.cached import PublicRead
 from hmb.web.http import cached_response, dumps, json_response, parse_body, parse_query, path_id, with_flag
 from hmb.web.identity import caller, optional_caller
 from hmb.web.idempotency import create_once
@@ -159,15 +161,17 @@ async def feed(request: web.Request) -> web.Response:
     )
 
 
-async def trending(request: web.Request) -> web.Response:
-    """Most-liked posts of the last TRENDING_WINDOW_HOURS; cached 600 s, then recomputed in the
-    background while every request keeps getting the previous list (the cache's stale-while-revalidate)."""
-    query = parse_query(request, TrendingQuery)
+def _trending_key(request: web.Request) -> Key:
+    return cache_keys.trending(parse_query(request, TrendingQuery).limit)
 
-    async def load() -> bytes:  # the database only on a miss: a hit skips even its lookup
-        rows = await request.app[DB].read(posts.trending, TRENDING_WINDOW_HOURS, query.limit)
-        items = [Post.model_validate(dict(r)).model_dump() for r in rows]
-        return dumps({"window_hours": TRENDING_WINDOW_HOURS, "items": items})
 
-    body, level = await request.app[CACHE].get_or_load(cache_keys.trending(query.limit), load)
-    return cached_response(body, level)
+async def _load_trending(request: web.Request) -> bytes:
+    limit = parse_query(request, TrendingQuery).limit
+    rows = await request.app[DB].read(posts.trending, TRENDING_WINDOW_HOURS, limit)
+    items = [Post.model_validate(dict(r)).model_dump() for r in rows]
+    return dumps({"window_hours": TRENDING_WINDOW_HOURS, "items": items})
+
+
+# The most-liked posts of the last TRENDING_WINDOW_HOURS; cached 600 s, then recomputed in the
+# background while every request keeps getting the previous list (the cache's stale-while-revalidate).
+trending = PublicRead(_trending_key, _load_trending)
