@@ -101,7 +101,6 @@ class Core:
         issues_tokens = bool(route and route.tag == "auth")
         # A public read's fresh L1 copy is answered here, before its handler (hmb.web.cached).
         key_for = handler.key_for if isinstance(handler, PublicRead) else None
-        core = self
 
         async def serve(request: web.Request) -> web.StreamResponse:
             started = perf_counter()
@@ -133,7 +132,7 @@ class Core:
                         # An open WebSocket is admitted like any request, then is no request in flight.
                         counted = False
                         life.in_flight -= 1
-                    if key_for is not None and (body := core.cache.l1_hit(key_for(request))) is not None:
+                    if key_for is not None and (body := self.cache.l1_hit(key_for(request))) is not None:
                         response = cached_response(body, "l1")
                     else:
                         response = await handler(request)
