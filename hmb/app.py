@@ -36,8 +36,9 @@ from hmb.ops.heartbeat import heartbeat_ctx
 from hmb.ops.metrics import Metrics
 from hmb.security import Passwords, Tokens
 from hmb.store import idempotency
-from hmb.store.cache import Cache, listen_for_invalidations
+from hmb.store.cache import Cache
 from hmb.store.follows import FeedFanout
+from hmb.store.invalidation import listen_for_invalidations
 from hmb.store.ratelimit import RateLimiter
 from hmb.store.redis import Redis
 from hmb.store.replicas import ReplicaMonitor
@@ -122,7 +123,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     revoked = app[REVOKED]
     tasks = [
         _spawn(monitor.run()),
-        _spawn(listen_for_invalidations(app[CACHE], revoked.on_broadcast)),
+        _spawn(listen_for_invalidations(app[CACHE].invalidations, revoked.on_broadcast)),
         _spawn(revoked.poll(app[DB])),
         _spawn(idempotency.sweep(app[DB])),
         _spawn(app[ACCESS_LOG].run()),

@@ -116,7 +116,7 @@ class FeedFanout:
 
     The author and the first INLINE followers (read on the primary with the commit's WAL
     position) are bumped before the response is sent, with the write's other cache work
-    (Cache.apply), so a typical author's followers see it within FEED_GEN_LOCAL_S (at once
+    (Invalidations.apply), so a typical author's followers see it within FEED_GEN_LOCAL_S (at once
     on this worker). Followers past that (large accounts) are bumped by a background task,
     CHUNK ids per database read and one Redis round trip per chunk: time grows linearly with
     followers and nothing holds a connection or the request meanwhile.
@@ -155,7 +155,7 @@ class FeedFanout:
                 ids = await self.db.read(follower_ids, author_id, after_id, self.CHUNK, floor=lsn)
                 if not ids:
                     break
-                await self.cache.apply(lsn, [], [], cache_keys.feed_gen_names(ids))
+                await self.cache.invalidations.apply(lsn, [], [], cache_keys.feed_gen_names(ids))
                 done += len(ids)
                 after_id = ids[-1]
         except asyncio.CancelledError:

@@ -152,7 +152,7 @@ class Databases:
                 await callback(lsn)
         finally:
             if self.cache is not None:
-                await self.cache.apply(lsn, unit.invalidations, unit.bumps, unit.quiet_bumps)
+                await self.cache.invalidations.apply(lsn, unit.invalidations, unit.bumps, unit.quiet_bumps)
 
     def _acquire(self, node: Node) -> _Checkout:
         return _Checkout(node, self._acquire_timeout)
@@ -208,11 +208,11 @@ class Write:
         self.invalidations.extend(k.name for k in keys)
 
     def bump(self, *gen_keys: Key) -> None:
-        """Move groups to the commit's generation, announced to every worker (Cache.apply)."""
+        """Move groups to the commit's generation, announced to every worker (Invalidations.apply)."""
         self.bumps.extend(k.name for k in gen_keys)
 
     def bump_quietly(self, names: list[str]) -> None:
-        """Bump groups too many to announce, by key name (Cache.apply's `quiet_bumps`)."""
+        """Bump groups too many to announce, by key name (Invalidations.apply's `quiet_bumps`)."""
         self.quiet_bumps.extend(names)
 
     def on_commit(self, callback: Callable[[int], Awaitable[None]]) -> None:

@@ -9,7 +9,8 @@ from dataclasses import replace
 from hmb.appkeys import CACHE, DB, REDIS
 from hmb.config import Settings
 from hmb.store import cache_keys, users
-from hmb.store.cache import _STAMP, REDELETE_BATCH_S, REFRESH_CONCURRENCY, REREAD_KEEP_S, STALE_L1_S, TTL_JITTER
+from hmb.store.cache import _STAMP, REFRESH_CONCURRENCY, REREAD_KEEP_S, STALE_L1_S, TTL_JITTER
+from hmb.store.invalidation import REDELETE_BATCH_S
 from tests.conftest import wait_for
 from tests.factories import register
 
@@ -187,12 +188,12 @@ async def test_a_reader_s_local_generation_follows_quiet_bumps_without_a_read_wa
     uid, local_s = 918_273_645, cache_keys.FEED_GEN_LOCAL_S
     key = cache_keys.feed_gen(uid)
 
-    await writer.apply(100, [], [], [key.name])
+    await writer.invalidations.apply(100, [], [], [key.name])
     assert await feed_generation_served(reader, uid) == 100  # the first read asks Redis
     misses = reader.counts[("gen", "l1", "miss")]
     assert misses == 1
 
-    await writer.apply(200, [], [], [key.name])  # quiet: the reader's worker is not told
+    await writer.invalidations.apply(200, [], [], [key.name])  # quiet: the reader's worker is not told
     bumped = time.monotonic()
 
     async def reads(gen: int) -> bool:
@@ -223,9 +224,9 @@ async def test_a_reader_reading_less_often_than_the_trust_period_still_reads_its
     gap = 1.6 * local_s  # longer than a copy is trusted, and than the trust plus one re-read round
     assert gap < REREAD_KEEP_S
 
-    await writer.apply(100, [], [], [key.name])
+    await writer.invalidations.apply(100, [], [], [key.name])
     assert await feed_generation_served(reader, uid) == 100  # the first read asks Redis
-    await writer.apply(200, [], [], [key.name])  # quiet: the reader's worker is not told
+    await writer.invalidations.apply(200, [], [], [key.name])  # quiet: the reader's worker is not told
     for _ in range(2):
         await asyncio.sleep(gap)  # the reader is away: this gap is the behaviour under test
         assert await feed_generation_served(reader, uid) == 200
@@ -237,9 +238,9 @@ async def test_a_bump_never_lowers_a_generation(client, redis_client):
     """Bumps may arrive out of order (two writes' cache work racing): a generation only moves up."""
     cache = client.server.app[CACHE]
     names = [cache_keys.feed_gen(uid).name for uid in (1, 2, 3)]
-    await cache.apply(300, [], [], names)
-    await cache.apply(200, [], [], names[:2])  # an earlier write's bump, applied late
-    await cache.apply(400, [], [], names[:1])
+    await cache.invalidations.apply(300, [], [], names)
+    await cache.invalidations.apply(200, [], [], names[:2])  # an earlier write's bump, applied late
+    await cache.invalidations.apply(400, [], [], names[:1])
     assert await redis_client.mget(names) == [b"400", b"300", b"300"]
     assert 0 < await redis_client.ttl(names[1]) <= cache_keys.TTL["gen"]
 
@@ -293,7 +294,7 @@ async def test_invalidation_is_dropped_when_the_write_rolls_back(client):
 
 async def test_second_deletes_of_many_writes_share_one_round_trip(client, redis_client):
     cache = client.server.app[CACHE]
-    cache.settle_s = 0.1
+    cache.invalidations.settle_s = 0.1
     keys = [cache_keys.user(n) for n in range(1, 6)]
     calls = []
     real_call = cache.redis.call
@@ -305,10 +306,10 @@ async def test_second_deletes_of_many_writes_share_one_round_trip(client, redis_
     cache.redis.call = counted
     try:
         for key in keys:
-            await cache.invalidate(key)
+            await cache.invalidations.invalidate(key)
             await redis_client.set(key.name, b"refilled from a lagging replica")
         writes = len(calls)
-        await wait_for(lambda: len(calls) > writes, timeout=REDELETE_BATCH_S + cache.settle_s + 1)
+        await wait_for(lambda: len(calls) > writes, timeout=REDELETE_BATCH_S + cache.invalidations.settle_s + 1)
         await asyncio.sleep(REDELETE_BATCH_S)
     finally:
         del cache.redis.call

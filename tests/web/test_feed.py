@@ -225,7 +225,7 @@ async def test_trending_expiry_is_recomputed_once_in_the_background_while_every_
     raw = await redis_client.get(key.name)
     await redis_client.set(key.name, struct.pack("!d", time.time() - 1) + raw[8:], ex=60)
     for app_client in (one, two):
-        app_client.app[CACHE].drop_local(["*"])
+        app_client.app[CACHE].invalidations.drop_local(["*"])
 
     # While one request holds the refresh lock, everyone else keeps getting the previous list.
     await redis_client.set(cache_keys.lock(key), b"1", px=10_000)
@@ -236,7 +236,7 @@ async def test_trending_expiry_is_recomputed_once_in_the_background_while_every_
     # one takes the lock and the list is recomputed once, in the background.
     await redis_client.delete(cache_keys.lock(key))
     for app_client in (one, two):
-        app_client.app[CACHE].drop_local(["*"])  # their stale copies lapse (held in L1 for STALE_L1_S)
+        app_client.app[CACHE].invalidations.drop_local(["*"])  # their stale copies lapse (held in L1 for STALE_L1_S)
     results = await asyncio.gather(*(_trending(c) for c in (one, two) for _ in range(10)))
     assert all(ids == previous and level != "miss" for ids, level in results)
 
@@ -244,7 +244,7 @@ async def test_trending_expiry_is_recomputed_once_in_the_background_while_every_
         return sum(c.app[CACHE].counts[("trending", "refresh", "done")] for c in (one, two))
 
     await wait_for(lambda: refreshes() == 1)
-    two.app[CACHE].drop_local(["*"])
+    two.app[CACHE].invalidations.drop_local(["*"])
     assert (await _trending(two))[0] == [second["id"], first["id"]]
     assert refreshes() == 1
 
