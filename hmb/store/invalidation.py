@@ -21,8 +21,8 @@ from hmb.store.redis import Redis, RedisDown, Script, make_client
 
 log = logging.getLogger("hmb.cache")
 
-# Names kept while Redis is down, to replay: past this many, a long outage's writes are bounded
-# by their TTLs instead of by this worker's memory.
+# Names kept while Redis is down, to replay (deletes, and bumped names apart): past this many, a
+# long outage's writes are bounded by their TTLs instead of by this worker's memory.
 MAX_PENDING = 10_000
 REDELETE_BATCH_S = 0.25
 
@@ -41,7 +41,8 @@ class Invalidations:
         self._redelete_batch: set[str] | None = None
         # Invalidations that could not reach Redis, replayed when it is back.
         self._pending_deletes: set[str] = set()
-        self._pending_bumps: dict[tuple[str, ...], int] = {}
+        self._pending_bumps: dict[tuple[str, ...], int] = {}  # a write's groups -> its generation
+        self._pending_bumped = 0  # names in _pending_bumps
         redis.breaker.on_close.append(self._schedule_replay)
         self._replay_task: asyncio.Task | None = None
 
@@ -82,8 +83,7 @@ class Invalidations:
         except RedisDown:
             self._remember(self._pending_deletes, names[:deletes])
             if len(names) > deletes:
-                bumped = tuple(names[deletes:])
-                self._pending_bumps[bumped] = max(lsn, self._pending_bumps.get(bumped, 0))
+                self._remember_bumps(tuple(names[deletes:]), lsn)
 
     def _delete_later(self, names: list[str]) -> None:
         """Delete `names` again settle_s to settle_s + REDELETE_BATCH_S from now, with the other
@@ -126,6 +126,13 @@ class Invalidations:
         if len(pending) < MAX_PENDING:
             pending.update(names)
 
+    def _remember_bumps(self, bumped: tuple[str, ...], lsn: int) -> None:
+        if bumped in self._pending_bumps:
+            self._pending_bumps[bumped] = max(lsn, self._pending_bumps[bumped])
+        elif self._pending_bumped + len(bumped) <= MAX_PENDING:
+            self._pending_bumps[bumped] = lsn
+            self._pending_bumped += len(bumped)
+
     def _schedule_replay(self) -> None:
         if (self._pending_deletes or self._pending_bumps) and not self._replay_task:
             self._replay_task = asyncio.get_running_loop().create_task(self._replay())
@@ -134,6 +141,7 @@ class Invalidations:
         deletes, bumps = list(self._pending_deletes), dict(self._pending_bumps)
         self._pending_deletes.clear()
         self._pending_bumps.clear()
+        self._pending_bumped = 0
         try:
             if deletes:
                 await self._send(deletes, len(deletes), len(deletes), 0)

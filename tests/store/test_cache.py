@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import replace
 
@@ -10,7 +11,8 @@ from hmb.appkeys import CACHE, DB, REDIS
 from hmb.config import Settings
 from hmb.store import cache_keys, users
 from hmb.store.cache import _STAMP, REFRESH_CONCURRENCY, REREAD_KEEP_S, STALE_L1_S, TTL_JITTER
-from hmb.store.invalidation import REDELETE_BATCH_S
+from hmb.store.invalidation import MAX_PENDING, REDELETE_BATCH_S
+from hmb.store.redis import RedisDown
 from tests.conftest import wait_for
 from tests.factories import register
 
@@ -273,6 +275,33 @@ async def test_redis_down_cached_reads_answer_from_the_database_then_hits_recove
     await wait_for(l2_serving, timeout=5)
     assert app[REDIS].breaker.state == "closed"
     assert (await client.get(path)).headers["X-Cache"] == "l1"
+
+
+async def test_bumps_kept_while_redis_is_down_are_bounded_and_replayed_when_it_is_back(make_client, settings, launcher,
+                                                                                        redis_client):
+    client = await make_client(settings.with_(redis=replace(settings.redis, breaker_cooldown_s=0.2)))
+    app = client.server.app
+    writes, per_write = MAX_PENDING // 100 + 50, 100  # a post's fan-out bumps ~100 followers' feeds
+    await asyncio.to_thread(launcher.stop_redis)
+    try:
+        for w in range(writes):
+            names = [f"hmb:v1:test-bound:{w}:{i}" for i in range(per_write)]
+            await app[CACHE].invalidations.apply(1000 + w, [], [], names)
+    finally:
+        await asyncio.to_thread(launcher.start_redis)
+
+    async def replayed() -> int:
+        with contextlib.suppress(RedisDown):  # a call that lets the breaker close, once it may
+            await app[REDIS].get("hmb:v1:test-bound:probe")
+        return len([k async for k in redis_client.scan_iter(match="hmb:v1:test-bound:*", count=1000)])
+
+    await wait_for(replayed, timeout=10)
+    await wait_for(lambda: app[CACHE].invalidations._replay_task is None, timeout=10)
+    # What a long outage keeps is bounded (the rest ages out with its TTL), and what it kept
+    # reaches Redis with each group's own generation.
+    assert await replayed() == MAX_PENDING
+    assert int(await redis_client.get("hmb:v1:test-bound:0:0")) == 1000
+    assert int(await redis_client.get(f"hmb:v1:test-bound:{MAX_PENDING // per_write - 1}:0")) == 1000 + MAX_PENDING // per_write - 1
 
 
 async def test_invalidation_is_dropped_when_the_write_rolls_back(client):
