@@ -21,8 +21,9 @@ from hmb.store.redis import Redis, RedisDown, Script, make_client
 
 log = logging.getLogger("hmb.cache")
 
-# Names kept while Redis is down, to replay (deletes, and bumped names apart): past this many, a
-# long outage's writes are bounded by their TTLs instead of by this worker's memory.
+# Names kept while Redis is down, to replay (deletes, and bumped names apart), each write's whole
+# or not at all: past this many, a long outage's writes are bounded by their TTLs instead of by
+# this worker's memory.
 MAX_PENDING = 10_000
 REDELETE_BATCH_S = 0.25
 
@@ -42,7 +43,7 @@ class Invalidations:
         # Invalidations that could not reach Redis, replayed when it is back.
         self._pending_deletes: set[str] = set()
         self._pending_bumps: dict[tuple[str, ...], int] = {}  # a write's groups -> its generation
-        self._pending_bumped = 0  # names in _pending_bumps
+        self._pending_bumped = 0  # names in _pending_bumps: counted, not summed, as every write checks it
         redis.breaker.on_close.append(self._schedule_replay)
         self._replay_task: asyncio.Task | None = None
 
@@ -81,7 +82,7 @@ class Invalidations:
         try:
             await self.redis.run_script(_APPLY, names, *args)
         except RedisDown:
-            self._remember(self._pending_deletes, names[:deletes])
+            self._remember_deletes(names[:deletes])
             if len(names) > deletes:
                 self._remember_bumps(tuple(names[deletes:]), lsn)
 
@@ -122,9 +123,9 @@ class Invalidations:
             for key in [k for k in self.l1 if k.startswith(prefix)]:
                 del self.l1[key]
 
-    def _remember(self, pending: set[str], names: list[str]) -> None:
-        if len(pending) < MAX_PENDING:
-            pending.update(names)
+    def _remember_deletes(self, names: list[str]) -> None:
+        if len(self._pending_deletes) + len(names) <= MAX_PENDING:
+            self._pending_deletes.update(names)
 
     def _remember_bumps(self, bumped: tuple[str, ...], lsn: int) -> None:
         if bumped in self._pending_bumps:
